@@ -1,0 +1,1 @@
+"""CivicPulse shared plumbing: settings, database, migrations, embedded services, the CLI."""

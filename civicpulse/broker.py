@@ -1,0 +1,55 @@
+"""Broker addresses from URLs, and paho clients configured for them."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from civicpulse.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    tls: bool
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        """``mqtt://[user[:password]@]host[:port]`` or ``mqtts://…`` (TLS, default port 8883)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
+            raise ConfigError("CIVICPULSE_MQTT_URL", f"expected mqtt://host:port, got {url!r}")
+        tls = parts.scheme in ("mqtts", "ssl")
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+        )
+
+
+def make_client(
+    address: BrokerAddress,
+    client_id: str,
+    *,
+    protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5,
+    manual_ack: bool = False,
+) -> mqtt.Client:
+    """A paho client configured for ``address`` (credentials, TLS); not yet connected."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol, manual_ack=manual_ack
+    )
+    if address.username is not None:
+        client.username_pw_set(address.username, address.password)
+    if address.tls:
+        client.tls_set_context(ssl.create_default_context())
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    return client

@@ -1,0 +1,291 @@
+"""The ``civicpulse`` command. Settings are read here, once, and passed down.
+
+Subcommand modules are imported lazily so that the plumbing never imports the services at
+module level, and ``civicpulse --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from civicpulse.errors import CivicPulseError, ConfigError
+from civicpulse.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level or settings.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        result = args.run(settings, args)
+        return int(result or 0)
+    except CivicPulseError as error:
+        print(f"civicpulse: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="civicpulse", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING (default: CIVICPULSE_LOG_LEVEL)")
+    sub = parser.add_subparsers(metavar="command")
+
+    p = sub.add_parser("demo", help="run the whole pipeline on a small simulated fleet")
+    p.add_argument("--devices", type=int, default=60, help="fleet size, split over the three types")
+    p.add_argument("--rounds", type=int, default=50, help="readings per device")
+    p.set_defaults(run=_demo)
+
+    p = sub.add_parser("ingest", help="consume device telemetry from MQTT into the database")
+    p.add_argument("--client-id", help="MQTT client id (unique per ingest process)")
+    p.add_argument("--share-group", help="join a $share/<group> subscription to split load")
+    p.set_defaults(run=_ingest)
+
+    db = sub.add_parser("db", help="database tasks").add_subparsers(metavar="task")
+    p = db.add_parser("migrate", help="create or update the schema (idempotent)")
+    p.set_defaults(run=_migrate)
+
+    p = sub.add_parser("doctor", help="check the broker and database and report versions")
+    p.set_defaults(run=_doctor)
+
+    p = sub.add_parser("services", help="embedded services for a laptop")
+    p.add_subparsers(metavar="task").add_parser(
+        "up", help="start an embedded PostgreSQL and broker and print their URLs"
+    ).set_defaults(run=_services_up)
+
+    devices = sub.add_parser("devices", help="the device registry").add_subparsers(metavar="task")
+    p = devices.add_parser("add", help="register one device")
+    p.add_argument("device_id")
+    p.add_argument("--type", required=True, dest="device_type")
+    p.add_argument("--name")
+    p.add_argument("--lat", type=float)
+    p.add_argument("--lon", type=float)
+    p.add_argument("--zone")
+    p.set_defaults(run=_devices_add)
+    p = devices.add_parser("import", help="register devices from a CSV file")
+    p.add_argument(
+        "path", help="CSV with header device_id,device_type,name,latitude,longitude,zone"
+    )
+    p.set_defaults(run=_devices_import)
+    p = devices.add_parser("list", help="list registered devices")
+    p.set_defaults(run=_devices_list)
+    p = devices.add_parser("types", help="the device types and their fields")
+    p.set_defaults(run=_devices_types)
+
+    p = sub.add_parser("simulate", help="publish readings of a simulated fleet")
+    p.add_argument("--devices", type=int, default=30)
+    p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--register", action="store_true", help="register the fleet first")
+    p.set_defaults(run=_simulate)
+    return parser
+
+
+def _configured(settings: Settings) -> tuple[str, str]:
+    """Both service URLs; long-running services do not start embedded ones behind your back."""
+    if settings.database_url is None or settings.mqtt_url is None:
+        name = "CIVICPULSE_DATABASE_URL" if settings.database_url is None else "CIVICPULSE_MQTT_URL"
+        raise ConfigError(
+            name, "not set; set it, or run `civicpulse services up` and export its URLs"
+        )
+    return settings.database_url, settings.mqtt_url
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url is None:
+        raise ConfigError(
+            "CIVICPULSE_DATABASE_URL",
+            "not set (or run `civicpulse services up` and export its URLs)",
+        )
+    return settings.database_url
+
+
+def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from civicpulse.migrate import Policies, migrate
+
+    report = asyncio.run(
+        migrate(
+            _database_url(settings),
+            timescaledb=settings.timescaledb,
+            chunk_interval_days=settings.chunk_interval_days,
+            policies=Policies(
+                compress_after_days=settings.compress_after_days,
+                raw_retention_days=settings.raw_retention_days,
+                hourly_retention_days=settings.hourly_retention_days,
+                daily_retention_days=settings.daily_retention_days,
+            ),
+        )
+    )
+    print(f"storage mode: {report.mode} ({report.reason})")
+    applied = ", ".join(map(str, report.applied)) or "none (already up to date)"
+    print(f"schema version {report.current}; applied now: {applied}")
+    for line in report.policies:
+        print(f"  policy {line}")
+    return 0
+
+
+def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from ingest.batching import FlushPolicy
+    from ingest.service import IngestConfig, limits_from, run_ingest
+
+    database_url, mqtt_url = _configured(settings)
+    config = IngestConfig(
+        database_url=database_url,
+        mqtt_url=mqtt_url,
+        client_id=args.client_id or settings.ingest_client_id,
+        share_group=args.share_group or settings.ingest_share_group,
+        flush=FlushPolicy(
+            max_messages=settings.ingest_batch_max_rows,
+            max_delay=settings.ingest_batch_max_delay_ms / 1000,
+        ),
+        receive_maximum=settings.ingest_receive_maximum,
+        session_expiry=settings.ingest_session_expiry_s,
+        limits=limits_from(
+            max_payload_bytes=settings.max_payload_bytes,
+            max_batch_items=settings.max_batch_items,
+            max_future_skew_s=settings.max_future_skew_s,
+            max_age_days=settings.max_age_days,
+        ),
+        metrics_host=settings.ingest_metrics_host,
+        metrics_port=settings.ingest_metrics_port,
+    )
+    asyncio.run(run_ingest(config))
+    return 0
+
+
+def _doctor(settings: Settings, _args: argparse.Namespace) -> int:
+    from civicpulse.doctor import diagnose
+
+    report = asyncio.run(diagnose(settings))
+    print(report.text())
+    return 0 if report.healthy else 1
+
+
+def _services_up(settings: Settings, _args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from civicpulse.services import services
+
+    with services(settings) as found:
+        print(f"export CIVICPULSE_DATABASE_URL={found.database_url}")
+        print(f"export CIVICPULSE_MQTT_URL={found.mqtt_url}")
+        print(f"# embedded: {', '.join(found.embedded) or 'none'}; Ctrl-C stops them", flush=True)
+        done = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: done.set())
+        with contextlib.suppress(KeyboardInterrupt):
+            done.wait()
+    return 0
+
+
+def _devices_add(settings: Settings, args: argparse.Namespace) -> int:
+    from civicpulse.db import connect
+    from devices.registry import Device, upsert, validate
+    from devices.types import DEVICE_TYPES
+
+    device = validate(
+        Device(args.device_id, args.device_type, args.name, args.lat, args.lon, args.zone),
+        DEVICE_TYPES,
+    )
+
+    async def run() -> None:
+        async with await connect(_database_url(settings)) as conn:
+            await upsert(conn, [device])
+
+    asyncio.run(run())
+    print(f"registered {device.device_id} ({device.device_type})")
+    return 0
+
+
+def _devices_import(settings: Settings, args: argparse.Namespace) -> int:
+    from civicpulse.db import connect
+    from devices.registry import read_csv, upsert
+    from devices.types import DEVICE_TYPES
+
+    with open(args.path, newline="", encoding="utf-8") as stream:
+        devices = list(read_csv(stream, DEVICE_TYPES))
+
+    async def run() -> int:
+        async with await connect(_database_url(settings)) as conn:
+            return await upsert(conn, devices)
+
+    print(f"registered {asyncio.run(run())} devices from {args.path}")
+    return 0
+
+
+def _devices_list(settings: Settings, _args: argparse.Namespace) -> int:
+    from civicpulse.db import connect
+    from devices.registry import list_devices
+
+    async def run() -> None:
+        async with await connect(_database_url(settings)) as conn:
+            for d in await list_devices(conn):
+                where = f"{d.latitude},{d.longitude}" if d.latitude is not None else "-"
+                print(f"{d.device_id}\t{d.device_type}\t{d.zone or '-'}\t{where}\t{d.name or ''}")
+
+    asyncio.run(run())
+    return 0
+
+
+def _devices_types(_settings: Settings, _args: argparse.Namespace) -> int:
+    from devices.types import DEVICE_TYPES
+
+    for device_type in DEVICE_TYPES.values():
+        print(f"{device_type.name}: {device_type.description}")
+        for f in device_type.fields:
+            bounds = "" if f.minimum is None else f" [{f.minimum:g} .. {f.maximum:g}]"
+            print(f"  {f.name:24} {f.kind:6} {f.unit:6}{bounds}  {f.description}")
+    return 0
+
+
+def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from civicpulse.db import connect
+    from devices.registry import Device, upsert
+    from simulators.fleet import Fleet
+    from simulators.publisher import publish_all
+
+    database_url, mqtt_url = _configured(settings)
+    per_type = max(1, args.devices // 3)
+    fleet = Fleet.create(air_quality=per_type, parking_bay=per_type, smart_meter=per_type)
+    if args.register:
+
+        async def register() -> None:
+            async with await connect(database_url) as conn:
+                await upsert(
+                    conn,
+                    [
+                        Device(d.device_id, d.device_type, None, d.latitude, d.longitude, d.zone)
+                        for d in fleet.devices
+                    ],
+                )
+
+        asyncio.run(register())
+    start = datetime.now(UTC) - timedelta(minutes=args.rounds)
+    count = publish_all(
+        mqtt_url, fleet.messages(start=start, count=len(fleet.devices) * args.rounds)
+    )
+    print(f"published {count} messages from {len(fleet.devices)} devices (all acknowledged)")
+    return 0
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from civicpulse.demo import run_demo
+
+    return run_demo(settings, devices=args.devices, rounds=args.rounds)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,35 @@
+"""Versioned schema migrations. Each is applied once, in order, in its own transaction.
+
+A migration yields SQL for the storage mode chosen at the first run (TimescaleDB or plain
+PostgreSQL). Migrations pin their own column lists: changing a device type plugin later needs a
+new migration, never an edit of an applied one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from civicpulse.db import Mode
+from civicpulse.migrations import m0001_core, m0002_rollups
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a migration may depend on besides the mode."""
+
+    mode: Mode
+    chunk_interval_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: Callable[[Context], list[str]]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "core tables", lambda c: m0001_core.statements(c.mode, c.chunk_interval_days)),
+    Migration(2, "hourly and daily rollups", lambda c: m0002_rollups.statements(c.mode)),
+)

@@ -1,0 +1,56 @@
+"""Settings, read once at an entry point from ``CIVICPULSE_*`` environment variables.
+
+Libraries below the entry points never read the environment: they receive these values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "civicpulse"
+
+
+class Settings(BaseSettings):
+    """All of CivicPulse's configuration. Unset service URLs mean: start embedded services."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CIVICPULSE_", frozen=True, secrets_dir=None, extra="ignore"
+    )
+
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL/TimescaleDB URL; unset starts an embedded PostgreSQL"
+    )
+    mqtt_url: str | None = Field(
+        default=None, description="mqtt://user:pass@host:port or mqtts://…; unset starts a broker"
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir)
+
+    timescaledb: Literal["auto", "on", "off"] = "auto"
+    chunk_interval_days: int = 7
+    compress_after_days: int = 7
+    raw_retention_days: int = 395
+    hourly_retention_days: int = 3650
+    daily_retention_days: int = 0
+    """0 keeps daily aggregates for ever."""
+
+    ingest_client_id: str = "civicpulse-ingest"
+    ingest_share_group: str | None = None
+    ingest_batch_max_rows: int = 5000
+    ingest_batch_max_delay_ms: int = 50
+    ingest_receive_maximum: int = 20_000
+    ingest_session_expiry_s: int = 7 * 24 * 3600
+    ingest_metrics_port: int = 9464
+    ingest_metrics_host: str = "127.0.0.1"
+
+    max_payload_bytes: int = 65_536
+    max_batch_items: int = 1_000
+    max_future_skew_s: int = 300
+    max_age_days: int = 400
+
+    log_level: str = "INFO"

@@ -1,0 +1,1 @@
+"""Devices: the MQTT contract, device type plugins, payload codecs and the registry."""

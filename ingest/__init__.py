@@ -1,0 +1,1 @@
+"""Ingest: MQTT to PostgreSQL/TimescaleDB, acknowledged only after commit."""

@@ -1,0 +1,186 @@
+"""The broker side of ingest: a paho-mqtt 2.x client with manual acknowledgements.
+
+paho runs its network loop in its own thread; received messages go to a deque that the ingest
+loop drains. A message is acknowledged (PUBACK) only by :meth:`MqttSource.ack`, which ingest calls
+after the database commit. Acks are tied to the connection ("epoch") a message arrived on: after a
+reconnect the broker redelivers unacknowledged messages, and a late ack of an old packet id must not
+acknowledge a different message that now uses that id.
+
+Why paho and not aiomqtt: aiomqtt 2.x acknowledges on receipt and has no public manual-ack API
+(aiomqtt#345), so a crash between receipt and commit would lose messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from civicpulse.broker import BrokerAddress, make_client
+from devices.contract import STATUS_FILTER, TELEMETRY_FILTER
+from ingest.prepare import InMessage
+
+logger = logging.getLogger(__name__)
+
+DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
+
+
+class MqttSource:
+    """Receives contract topics on a persistent session and acknowledges only on request."""
+
+    def __init__(
+        self,
+        address: BrokerAddress,
+        *,
+        client_id: str,
+        share_group: str | None,
+        receive_maximum: int,
+        session_expiry: int,
+        on_dropped: Callable[[int], None] | None = None,
+    ) -> None:
+        self._address = address
+        self._queue: deque[InMessage] = deque()
+        self._lock = threading.Lock()
+        self._epoch = 0
+        self._connected = threading.Event()
+        self._wakeup: Callable[[], None] | None = None
+        self._signalled = False
+        self._on_dropped = on_dropped
+        self.connects = 0
+        self._filters = [TELEMETRY_FILTER, STATUS_FILTER]
+        if share_group:
+            self._filters = [f"$share/{share_group}/{f}" for f in self._filters]
+        self._client = make_client(address, client_id, manual_ack=True)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        # Receive Maximum bounds unacknowledged deliveries: the broker stops sending when ingest
+        # falls behind (back-pressure) and memory stays bounded.
+        self._properties.ReceiveMaximum = min(max(receive_maximum, 1), 65_535)
+        self._properties.SessionExpiryInterval = session_expiry
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def start(self, wakeup: Callable[[], None]) -> None:
+        """Connect in the background (retrying for ever) and start receiving."""
+        self._wakeup = wakeup
+        self._client.connect_async(
+            self._address.host,
+            self._address.port,
+            keepalive=30,
+            clean_start=False,
+            properties=self._properties,
+        )
+        self._client.loop_start()
+
+    async def wait_connected(self, seconds: float) -> bool:
+        return await asyncio.to_thread(self._connected.wait, seconds)
+
+    def drain(self, limit: int) -> list[InMessage]:
+        """Take up to ``limit`` received messages, oldest first."""
+        self._signalled = False
+        with self._lock:
+            queue = self._queue
+            count = min(limit, len(queue))
+            return [queue.popleft() for _ in range(count)]
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def oldest_received_at(self) -> float | None:
+        queue = self._queue
+        return queue[0].received_at if queue else None
+
+    def discard_stale(self) -> int:
+        """Drop queued messages of earlier connections: the broker redelivers them."""
+        with self._lock:
+            epoch = self._epoch
+            before = len(self._queue)
+            self._queue = deque(m for m in self._queue if m.epoch == epoch)
+            return before - len(self._queue)
+
+    def ack(self, messages: Iterable[InMessage]) -> int:
+        """Acknowledge committed messages received on the current connection; returns how many."""
+        count = 0
+        client = self._client
+        with self._lock:
+            epoch = self._epoch
+            for message in messages:
+                if message.epoch == epoch and message.qos > 0:
+                    client.ack(message.mid, message.qos)
+                    count += 1
+        return count
+
+    def stop(self) -> None:
+        """Disconnect cleanly; the persistent session keeps what was not acknowledged."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    # paho callbacks: they run on paho's network thread.
+
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, flags: Any, reason: Any, _props: Any
+    ) -> None:
+        if reason.is_failure:
+            logger.error("broker refused the connection: %s", reason)
+            return
+        self.connects += 1
+        logger.info(
+            "connected to mqtt://%s:%d (session present: %s)",
+            self._address.host,
+            self._address.port,
+            flags.session_present,
+        )
+        retain = SubscribeOptions.RETAIN_SEND_IF_NEW_SUB  # not again on every reconnect
+        client.subscribe(
+            [
+                (self._filters[0], SubscribeOptions(qos=1)),
+                (self._filters[1], SubscribeOptions(qos=1, retainHandling=retain)),
+                (DROPPED_TOPIC, SubscribeOptions(qos=0)),
+            ]
+        )
+        self._connected.set()
+
+    def _on_disconnect(
+        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
+        with self._lock:
+            self._epoch += 1
+        self._connected.clear()
+        logger.warning("disconnected from the broker: %s", reason)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        topic = message.topic
+        if topic == DROPPED_TOPIC:
+            if self._on_dropped is not None:
+                try:
+                    self._on_dropped(int(message.payload))
+                except ValueError:
+                    logger.debug("unreadable %s payload %r", DROPPED_TOPIC, message.payload[:40])
+            return
+        payload = message.payload
+        if not isinstance(payload, bytes):
+            payload = bytes(payload)
+        with self._lock:
+            self._queue.append(
+                InMessage(topic, payload, message.mid, message.qos, self._epoch, time.time())
+            )
+        if not self._signalled and self._wakeup is not None:
+            self._signalled = True
+            self._wakeup()

@@ -1,0 +1,112 @@
+"""Turn a batch of received MQTT messages into rows to store. Pure: no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from devices.codec import decode_message
+from devices.contract import Limits, parse_topic
+from devices.model import DeviceType, Reason, StatusChange
+
+Row = tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InMessage:
+    """A message as received, before decoding. ``epoch`` names the broker connection."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    epoch: int
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineRow:
+    received_at: datetime
+    topic: str
+    device_id: str | None
+    item: int
+    reason: Reason
+    detail: str
+    payload: bytes
+
+    @property
+    def key(self) -> tuple[str, bytes, int, str]:
+        return (self.topic, hashlib.sha256(self.payload).digest(), self.item, self.reason.value)
+
+
+@dataclass(slots=True)
+class Prepared:
+    """Everything one batch writes in one transaction."""
+
+    rows: dict[str, list[Row]] = field(default_factory=dict)
+    quarantine: list[QuarantineRow] = field(default_factory=list)
+    statuses: list[StatusChange] = field(default_factory=list)
+
+
+def prepare(
+    messages: Iterable[InMessage],
+    lookup: Callable[[str], DeviceType | None],
+    limits: Limits,
+    types: Mapping[str, DeviceType],
+) -> Prepared:
+    """Decode every message; readings become table rows in column order, the rest quarantine."""
+    out = Prepared()
+    rows = out.rows
+    for message in messages:
+        received_at = datetime.fromtimestamp(message.received_at, UTC)
+        decoded = decode_message(message.topic, message.payload, received_at, lookup, limits)
+        for reading in decoded.readings:
+            columns = types[reading.device_type].columns
+            values = reading.values
+            table_rows = rows.get(reading.device_type)
+            if table_rows is None:
+                table_rows = rows[reading.device_type] = []
+            table_rows.append(
+                (
+                    reading.device_id,
+                    reading.ts,
+                    reading.seq,
+                    received_at,
+                    *[values.get(c) for c in columns],
+                )
+            )
+        if decoded.rejections:
+            parsed = parse_topic(message.topic)
+            device_id = parsed[0] if parsed else None
+            for rejection in decoded.rejections:
+                whole = rejection.item is None or rejection.excerpt is None
+                out.quarantine.append(
+                    QuarantineRow(
+                        received_at=received_at,
+                        topic=message.topic,
+                        device_id=device_id,
+                        item=-1 if rejection.item is None else rejection.item,
+                        reason=rejection.reason,
+                        detail=rejection.detail,
+                        payload=message.payload if whole else rejection.excerpt or b"",
+                    )
+                )
+        if decoded.status is not None:
+            out.statuses.append(decoded.status)
+    return out
+
+
+def storage_rejection(message: InMessage, detail: str) -> QuarantineRow:
+    """Quarantine a message the database refused even though it decoded (e.g. a numeric overflow)."""
+    parsed = parse_topic(message.topic)
+    return QuarantineRow(
+        received_at=datetime.fromtimestamp(message.received_at, UTC),
+        topic=message.topic,
+        device_id=parsed[0] if parsed else None,
+        item=-1,
+        reason=Reason.STORAGE_REJECTED,
+        detail=detail,
+        payload=message.payload,
+    )

@@ -1,0 +1,1 @@
+"""Device simulators: seeded fleets that publish the device contract."""
