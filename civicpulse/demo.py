@@ -84,11 +84,14 @@ async def _demo(
     ]
 
     config = IngestConfig(
-        database_url=database_url, mqtt_url=mqtt_url, client_id=f"civicpulse-demo-{run_id}"
+        database_url=database_url,
+        mqtt_url=mqtt_url,
+        client_id=f"civicpulse-demo-{run_id}",
+        session_expiry=600,  # a demo session need not outlive the demo for long
     )
     ingest = Ingest(config)
     task = asyncio.create_task(ingest.run())
-    if not await ingest.wait_connected(30):
+    if not await ingest.wait_ready(30):
         ingest.stop()
         await task
         print("ingest could not connect to the broker")

@@ -52,6 +52,7 @@ class MqttSource:
         self._lock = threading.Lock()
         self._epoch = 0
         self._connected = threading.Event()
+        self._subscribed = threading.Event()
         self._wakeup: Callable[[], None] | None = None
         self._signalled = False
         self._on_dropped = on_dropped
@@ -63,6 +64,7 @@ class MqttSource:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
         self._properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         # Receive Maximum bounds unacknowledged deliveries: the broker stops sending when ingest
         # falls behind (back-pressure) and memory stays bounded.
@@ -89,8 +91,9 @@ class MqttSource:
         )
         self._client.loop_start()
 
-    async def wait_connected(self, seconds: float) -> bool:
-        return await asyncio.to_thread(self._connected.wait, seconds)
+    async def wait_subscribed(self, seconds: float) -> bool:
+        """Whether the broker has confirmed the subscriptions within ``seconds``."""
+        return await asyncio.to_thread(self._subscribed.wait, seconds)
 
     def drain(self, limit: int) -> list[InMessage]:
         """Take up to ``limit`` received messages, oldest first."""
@@ -157,13 +160,27 @@ class MqttSource:
         )
         self._connected.set()
 
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any
+    ) -> None:
+        failed = [r for r in reasons if r.is_failure]
+        if failed:
+            logger.error("the broker refused subscriptions: %s", failed)
+        else:
+            logger.info("subscribed to %s", ", ".join(self._filters))
+            self._subscribed.set()
+
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
     ) -> None:
         with self._lock:
             self._epoch += 1
         self._connected.clear()
-        logger.warning("disconnected from the broker: %s", reason)
+        self._subscribed.clear()
+        if reason.is_failure:
+            logger.warning("disconnected from the broker: %s", reason)
+        else:
+            logger.info("disconnected from the broker")
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         topic = message.topic

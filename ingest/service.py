@@ -88,9 +88,9 @@ class Ingest:
         self._stop.set()
         self._wake.set()
 
-    async def wait_connected(self, seconds: float) -> bool:
-        """Whether the broker connection is up within ``seconds``."""
-        return await self._source.wait_connected(seconds)
+    async def wait_ready(self, seconds: float) -> bool:
+        """Whether ingest is connected and subscribed within ``seconds``."""
+        return await self._source.wait_subscribed(seconds)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -133,6 +133,7 @@ class Ingest:
                     )
             pending = source.pending()
             self.metrics.pending = pending
+            self.metrics.mqtt_connects = source.connects
             if self._stop.is_set():
                 if pending == 0:
                     return

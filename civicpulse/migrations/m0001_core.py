@@ -88,7 +88,7 @@ def statements(mode: Mode, chunk_interval_days: int) -> list[str]:
                 f"SELECT create_hypertable('{table}', by_range('ts', "
                 f"INTERVAL '{int(chunk_interval_days)} days'))"
             )
-            out.append(f"CREATE INDEX {table}_ts_idx ON {table} (ts DESC)")
+            # create_hypertable adds the (ts DESC) index itself.
         else:
             # BRIN stays tiny and suits append-mostly time-range scans over the whole fleet;
             # the primary key serves per-device ranges.

@@ -1,0 +1,107 @@
+"""Fixtures: real PostgreSQL and Mosquitto, never mocks.
+
+``CIVICPULSE_TEST_DATABASE_URL`` (a server URL whose user may create databases) and
+``CIVICPULSE_TEST_MQTT_URL`` point the suite at running services, as CI does; without them the suite
+starts embedded ones (a pip-installed PostgreSQL, Mosquitto or amqtt). Each test that needs a
+database gets a fresh, migrated one; each test uses its own device ids and MQTT client ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from civicpulse.embedded import EmbeddedBroker, EmbeddedPostgres
+from civicpulse.migrate import migrate
+
+
+def _replace_database(url: str, name: str) -> str:
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    params["dbname"] = name
+    return psycopg.conninfo.make_conninfo(**params)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server URL (maintenance database) on which tests create databases."""
+    url = os.environ.get("CIVICPULSE_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    with EmbeddedPostgres(data_dir=tmp_path_factory.mktemp("pg")) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def mqtt_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The broker shared by the suite (the machine's Mosquitto in CI)."""
+    url = os.environ.get("CIVICPULSE_TEST_MQTT_URL")
+    if url:
+        yield url
+        return
+    with EmbeddedBroker(data_dir=tmp_path_factory.mktemp("broker")) as broker:
+        yield broker.url
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    """A Mosquitto owned by one test, so that the test may restart it (skips without Mosquitto)."""
+    broker = EmbeddedBroker(data_dir=tmp_path / "broker", prefer="mosquitto")
+    with broker:
+        yield broker
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL owned by one test, so that the test may restart or crash it."""
+    with EmbeddedPostgres(data_dir=tmp_path / "pg") as server:
+        yield server
+
+
+def create_database(server_url: str) -> str:
+    name = f"cp_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return _replace_database(server_url, name)
+
+
+def drop_database(server_url: str, url: str) -> None:
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name)))
+        )
+
+
+@pytest.fixture
+def empty_db(pg_server: str) -> Iterator[str]:
+    """A fresh database with nothing in it."""
+    url = create_database(pg_server)
+    yield url
+    drop_database(pg_server, url)
+
+
+@pytest.fixture
+def db(empty_db: str) -> str:
+    """A fresh database migrated in plain PostgreSQL mode (the mode CI can run)."""
+    asyncio.run(migrate(empty_db, timescaledb="off"))
+    return empty_db
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A device-id prefix unique to this test."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def aconn(db: str) -> AsyncIterator[psycopg.AsyncConnection[tuple[object, ...]]]:
+    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+        yield conn

@@ -1,0 +1,130 @@
+"""Migrations on real databases: empty, re-applied, and in TimescaleDB mode where available."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import psycopg
+import pytest
+
+from civicpulse.db import Mode
+from civicpulse.migrate import migrate
+from civicpulse.migrations import MIGRATIONS
+from devices.types import DEVICE_TYPES
+from tests.conftest import create_database, drop_database
+
+ROLLUP_VIEWS = [
+    f"{p}_{g}" for p in ("air_quality", "parking_bay", "smart_meter") for g in ("hourly", "daily")
+]
+
+
+def _columns(url: str, relation: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
+            " AND NOT attisdropped ORDER BY attnum",
+            (relation,),
+        ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def test_migrate_empty_database_then_again(empty_db: str) -> None:
+    first = asyncio.run(migrate(empty_db, timescaledb="off"))
+    assert first.mode is Mode.POSTGRES
+    assert first.applied == tuple(m.version for m in MIGRATIONS)
+    second = asyncio.run(migrate(empty_db, timescaledb="off"))
+    assert second.applied == ()
+    assert second.mode is Mode.POSTGRES
+    with psycopg.connect(empty_db) as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+    assert versions == [m.version for m in MIGRATIONS]
+
+
+def test_auto_mode_falls_back_to_postgres_and_says_why(empty_db: str) -> None:
+    with psycopg.connect(empty_db) as conn:
+        row = conn.execute(
+            "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'),"
+            " current_setting('shared_preload_libraries')"
+        ).fetchone()
+    assert row is not None
+    if "timescaledb" in str(row[1]):
+        pytest.skip("this server preloads TimescaleDB; the fallback is for servers without it")
+    report = asyncio.run(migrate(empty_db, timescaledb="auto"))
+    assert report.mode is Mode.POSTGRES
+    assert "timescaledb" in report.reason
+
+
+def test_concurrent_migrations_apply_once(empty_db: str) -> None:
+    async def both() -> list[tuple[int, ...]]:
+        reports = await asyncio.gather(*(migrate(empty_db, timescaledb="off") for _ in range(3)))
+        return [r.applied for r in reports]
+
+    applied = asyncio.run(both())
+    assert sorted(applied, key=len)[-1] == tuple(m.version for m in MIGRATIONS)
+    assert sum(len(a) for a in applied) == len(MIGRATIONS)
+
+
+def test_tables_match_device_types(db: str) -> None:
+    for device_type in DEVICE_TYPES.values():
+        assert _columns(db, device_type.table) == [
+            "device_id",
+            "ts",
+            "seq",
+            "received_at",
+            *device_type.columns,
+        ]
+
+
+def _rollup_columns(url: str) -> dict[str, list[str]]:
+    return {view: _columns(url, view) for view in ROLLUP_VIEWS}
+
+
+TIMESCALE_SERVER = os.environ.get("CIVICPULSE_TEST_TIMESCALEDB_URL")
+
+
+@pytest.mark.timescaledb
+@pytest.mark.skipif(
+    not TIMESCALE_SERVER,
+    reason="CIVICPULSE_TEST_TIMESCALEDB_URL is not set (a server with TimescaleDB preloaded)",
+)
+def test_timescaledb_mode_has_the_same_relations(db: str) -> None:
+    assert TIMESCALE_SERVER is not None
+    url = create_database(TIMESCALE_SERVER)
+    try:
+        report = asyncio.run(migrate(url, timescaledb="on"))
+        assert report.mode is Mode.TIMESCALEDB
+        assert report.timescaledb_version
+        again = asyncio.run(migrate(url, timescaledb="on"))
+        assert again.applied == ()
+        # Same columns, same order, in both modes: queries work identically.
+        for device_type in DEVICE_TYPES.values():
+            assert _columns(url, device_type.table) == _columns(db, device_type.table)
+        assert _rollup_columns(url) == _rollup_columns(db)
+        with psycopg.connect(url) as conn:
+            hypertables = {
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT hypertable_name FROM timescaledb_information.hypertables"
+                    " WHERE compression_enabled"
+                )
+            }
+            caggs = {
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT view_name FROM timescaledb_information.continuous_aggregates"
+                )
+            }
+            jobs = [
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT proc_name FROM timescaledb_information.jobs WHERE job_id >= 1000"
+                )
+            ]
+        assert hypertables == {t.table for t in DEVICE_TYPES.values()}
+        assert caggs == set(ROLLUP_VIEWS)
+        assert jobs.count("policy_compression") == 3
+        assert jobs.count("policy_refresh_continuous_aggregate") == 6
+        assert jobs.count("policy_retention") >= 3
+    finally:
+        drop_database(TIMESCALE_SERVER, url)
