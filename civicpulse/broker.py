@@ -42,10 +42,15 @@ def make_client(
     *,
     protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5,
     manual_ack: bool = False,
+    clean_session: bool | None = None,
 ) -> mqtt.Client:
     """A paho client configured for ``address`` (credentials, TLS); not yet connected."""
     client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol, manual_ack=manual_ack
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=protocol,
+        manual_ack=manual_ack,
+        clean_session=clean_session,
     )
     if address.username is not None:
         client.username_pw_set(address.username, address.password)

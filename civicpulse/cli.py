@@ -159,6 +159,7 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
         ),
         metrics_host=settings.ingest_metrics_host,
         metrics_port=settings.ingest_metrics_port,
+        protocol=settings.mqtt_protocol,
     )
     asyncio.run(run_ingest(config))
     return 0

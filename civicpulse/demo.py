@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import orjson
 
@@ -25,11 +26,20 @@ def run_demo(settings: Settings, *, devices: int, rounds: int) -> int:
         print(f"broker:   {found.mqtt_url}")
         if found.embedded:
             print(f"(embedded services started here: {', '.join(found.embedded)})")
-        return asyncio.run(_demo(found.database_url, found.mqtt_url, settings, devices, rounds))
+        return asyncio.run(
+            _demo(
+                found.database_url, found.mqtt_url, found.mqtt_protocol, settings, devices, rounds
+            )
+        )
 
 
 async def _demo(
-    database_url: str, mqtt_url: str, settings: Settings, devices: int, rounds: int
+    database_url: str,
+    mqtt_url: str,
+    protocol: Literal["5", "3.1.1"],
+    settings: Settings,
+    devices: int,
+    rounds: int,
 ) -> int:
     report = await migrate(database_url, timescaledb=settings.timescaledb)
     print(f"storage mode: {report.mode} ({report.reason})")
@@ -88,6 +98,7 @@ async def _demo(
         mqtt_url=mqtt_url,
         client_id=f"civicpulse-demo-{run_id}",
         session_expiry=600,  # a demo session need not outlive the demo for long
+        protocol=protocol,
     )
     ingest = Ingest(config)
     task = asyncio.create_task(ingest.run())

@@ -6,6 +6,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 from civicpulse.embedded import EmbeddedBroker, EmbeddedPostgres
 from civicpulse.settings import Settings
@@ -19,6 +20,7 @@ class Services:
     mqtt_url: str
     embedded: tuple[str, ...]
     """Which services were started here (``postgres``, ``mosquitto`` or ``amqtt``)."""
+    mqtt_protocol: Literal["5", "3.1.1"]
 
 
 @contextlib.contextmanager
@@ -34,9 +36,13 @@ def services(settings: Settings) -> Iterator[Services]:
             embedded.append("postgres")
             logger.info("embedded PostgreSQL at %s", database_url)
         if mqtt_url is None:
-            broker = EmbeddedBroker(data_dir=settings.data_dir / "broker")
+            broker = EmbeddedBroker(
+                data_dir=settings.data_dir / "broker", prefer=settings.embedded_broker
+            )
             stack.enter_context(broker)
             mqtt_url = broker.url
             embedded.append(broker.kind)
             logger.info("embedded %s broker at %s", broker.kind, mqtt_url)
-        yield Services(database_url, mqtt_url, tuple(embedded))
+        # amqtt speaks MQTT 3.1.1 only.
+        protocol: Literal["5", "3.1.1"] = "3.1.1" if "amqtt" in embedded else settings.mqtt_protocol
+        yield Services(database_url, mqtt_url, tuple(embedded), protocol)

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     mqtt_url: str | None = Field(
         default=None, description="mqtt://user:pass@host:port or mqtts://…; unset starts a broker"
     )
+    mqtt_protocol: Literal["5", "3.1.1"] = Field(
+        default="5", description="MQTT 5 (Receive Maximum flow control) or 3.1.1 for older brokers"
+    )
+    embedded_broker: Literal["auto", "mosquitto", "amqtt"] = Field(
+        default="auto", description="which broker to embed when CIVICPULSE_MQTT_URL is unset"
+    )
     data_dir: Path = Field(default_factory=_default_data_dir)
 
     timescaledb: Literal["auto", "on", "off"] = "auto"

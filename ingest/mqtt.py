@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -46,6 +47,7 @@ class MqttSource:
         receive_maximum: int,
         session_expiry: int,
         on_dropped: Callable[[int], None] | None = None,
+        protocol: str = "5",
     ) -> None:
         self._address = address
         self._queue: deque[InMessage] = deque()
@@ -60,7 +62,19 @@ class MqttSource:
         self._filters = [TELEMETRY_FILTER, STATUS_FILTER]
         if share_group:
             self._filters = [f"$share/{share_group}/{f}" for f in self._filters]
-        self._client = make_client(address, client_id, manual_ack=True)
+        self._v5 = protocol == "5"
+        if self._v5:
+            self._client = make_client(address, client_id, manual_ack=True)
+        else:
+            # MQTT 3.1.1 (e.g. amqtt): no Receive Maximum, so the broker's own inflight limit is
+            # the only bound on unacknowledged deliveries; the session is kept by clean_session.
+            self._client = make_client(
+                address,
+                client_id,
+                protocol=MQTTProtocolVersion.MQTTv311,
+                manual_ack=True,
+                clean_session=False,
+            )
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
@@ -82,13 +96,16 @@ class MqttSource:
     def start(self, wakeup: Callable[[], None]) -> None:
         """Connect in the background (retrying for ever) and start receiving."""
         self._wakeup = wakeup
-        self._client.connect_async(
-            self._address.host,
-            self._address.port,
-            keepalive=30,
-            clean_start=False,
-            properties=self._properties,
-        )
+        if self._v5:
+            self._client.connect_async(
+                self._address.host,
+                self._address.port,
+                keepalive=30,
+                clean_start=False,
+                properties=self._properties,
+            )
+        else:
+            self._client.connect_async(self._address.host, self._address.port, keepalive=30)
         self._client.loop_start()
 
     async def wait_subscribed(self, seconds: float) -> bool:
@@ -150,14 +167,17 @@ class MqttSource:
             self._address.port,
             flags.session_present,
         )
-        retain = SubscribeOptions.RETAIN_SEND_IF_NEW_SUB  # not again on every reconnect
-        client.subscribe(
-            [
-                (self._filters[0], SubscribeOptions(qos=1)),
-                (self._filters[1], SubscribeOptions(qos=1, retainHandling=retain)),
-                (DROPPED_TOPIC, SubscribeOptions(qos=0)),
-            ]
-        )
+        if self._v5:
+            retain = SubscribeOptions.RETAIN_SEND_IF_NEW_SUB  # not again on every reconnect
+            client.subscribe(
+                [
+                    (self._filters[0], SubscribeOptions(qos=1)),
+                    (self._filters[1], SubscribeOptions(qos=1, retainHandling=retain)),
+                    (DROPPED_TOPIC, SubscribeOptions(qos=0)),
+                ]
+            )
+        else:
+            client.subscribe([(self._filters[0], 1), (self._filters[1], 1), (DROPPED_TOPIC, 0)])
         self._connected.set()
 
     def _on_subscribe(

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Literal
 
 import psycopg
 
@@ -46,6 +47,7 @@ class IngestConfig:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0
     """0 disables the metrics endpoint."""
+    protocol: Literal["5", "3.1.1"] = "5"
 
 
 def limits_from(
@@ -81,6 +83,7 @@ class Ingest:
             receive_maximum=config.receive_maximum,
             session_expiry=config.session_expiry,
             on_dropped=self._broker_dropped,
+            protocol=config.protocol,
         )
 
     def stop(self) -> None:

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from civicpulse.embedded import EmbeddedBroker, EmbeddedPostgres
+from civicpulse.embedded import EmbeddedBroker, EmbeddedPostgres, find_mosquitto
 from civicpulse.migrate import migrate
 
 
@@ -53,6 +53,8 @@ def mqtt_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
     """A Mosquitto owned by one test, so that the test may restart it (skips without Mosquitto)."""
+    if find_mosquitto() is None:
+        pytest.skip("needs the mosquitto binary (amqtt keeps no sessions across restarts)")
     broker = EmbeddedBroker(data_dir=tmp_path / "broker", prefer="mosquitto")
     with broker:
         yield broker
