@@ -69,6 +69,8 @@ class Reason(StrEnum):
     BAD_SENML = "bad_senml"
     BAD_STATUS = "bad_status"
     STORAGE_REJECTED = "storage_rejected"
+    DECODER_ERROR = "decoder_error"
+    """A bug in a codec raised instead of rejecting: kept for replay once fixed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from devices.codec import decode_message
 from devices.contract import Limits, parse_topic
-from devices.model import DeviceType, Reason, StatusChange
+from devices.model import Decoded, DeviceType, Reason, Rejection, StatusChange
+
+logger = logging.getLogger(__name__)
 
 Row = tuple[object, ...]
 
@@ -61,7 +64,12 @@ def prepare(
     rows = out.rows
     for message in messages:
         received_at = datetime.fromtimestamp(message.received_at, UTC)
-        decoded = decode_message(message.topic, message.payload, received_at, lookup, limits)
+        try:
+            decoded = decode_message(message.topic, message.payload, received_at, lookup, limits)
+        except Exception as error:  # a codec bug must not crash-loop ingest on redelivery
+            logger.exception("decoder raised on %s", message.topic)
+            detail = f"{type(error).__name__}: {error}"[:500]
+            decoded = Decoded(rejections=(Rejection(Reason.DECODER_ERROR, detail),))
         for reading in decoded.readings:
             columns = types[reading.device_type].columns
             values = reading.values
