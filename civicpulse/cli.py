@@ -65,24 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         "up", help="start an embedded PostgreSQL and broker and print their URLs"
     ).set_defaults(run=_services_up)
 
-    devices = sub.add_parser("devices", help="the device registry").add_subparsers(metavar="task")
-    p = devices.add_parser("add", help="register one device")
-    p.add_argument("device_id")
-    p.add_argument("--type", required=True, dest="device_type")
-    p.add_argument("--name")
-    p.add_argument("--lat", type=float)
-    p.add_argument("--lon", type=float)
-    p.add_argument("--zone")
-    p.set_defaults(run=_devices_add)
-    p = devices.add_parser("import", help="register devices from a CSV file")
-    p.add_argument(
-        "path", help="CSV with header device_id,device_type,name,latitude,longitude,zone"
-    )
-    p.set_defaults(run=_devices_import)
-    p = devices.add_parser("list", help="list registered devices")
-    p.set_defaults(run=_devices_list)
-    p = devices.add_parser("types", help="the device types and their fields")
-    p.set_defaults(run=_devices_types)
+    from civicpulse.cli_registry import add_parsers
+
+    add_parsers(sub)
 
     p = sub.add_parser("simulate", help="publish readings of a simulated fleet")
     p.add_argument("--devices", type=int, default=30)
@@ -190,71 +175,12 @@ def _services_up(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def _devices_add(settings: Settings, args: argparse.Namespace) -> int:
-    from civicpulse.db import connect
-    from devices.registry import Device, upsert, validate
-    from devices.types import DEVICE_TYPES
-
-    device = validate(
-        Device(args.device_id, args.device_type, args.name, args.lat, args.lon, args.zone),
-        DEVICE_TYPES,
-    )
-
-    async def run() -> None:
-        async with await connect(_database_url(settings)) as conn:
-            await upsert(conn, [device])
-
-    asyncio.run(run())
-    print(f"registered {device.device_id} ({device.device_type})")
-    return 0
-
-
-def _devices_import(settings: Settings, args: argparse.Namespace) -> int:
-    from civicpulse.db import connect
-    from devices.registry import read_csv, upsert
-    from devices.types import DEVICE_TYPES
-
-    with open(args.path, newline="", encoding="utf-8") as stream:
-        devices = list(read_csv(stream, DEVICE_TYPES))
-
-    async def run() -> int:
-        async with await connect(_database_url(settings)) as conn:
-            return await upsert(conn, devices)
-
-    print(f"registered {asyncio.run(run())} devices from {args.path}")
-    return 0
-
-
-def _devices_list(settings: Settings, _args: argparse.Namespace) -> int:
-    from civicpulse.db import connect
-    from devices.registry import list_devices
-
-    async def run() -> None:
-        async with await connect(_database_url(settings)) as conn:
-            for d in await list_devices(conn):
-                where = f"{d.latitude},{d.longitude}" if d.latitude is not None else "-"
-                print(f"{d.device_id}\t{d.device_type}\t{d.zone or '-'}\t{where}\t{d.name or ''}")
-
-    asyncio.run(run())
-    return 0
-
-
-def _devices_types(_settings: Settings, _args: argparse.Namespace) -> int:
-    from devices.types import DEVICE_TYPES
-
-    for device_type in DEVICE_TYPES.values():
-        print(f"{device_type.name}: {device_type.description}")
-        for f in device_type.fields:
-            bounds = "" if f.minimum is None else f" [{f.minimum:g} .. {f.maximum:g}]"
-            print(f"  {f.name:24} {f.kind:6} {f.unit:6}{bounds}  {f.description}")
-    return 0
-
-
 def _simulate(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
     from civicpulse.db import connect
-    from devices.registry import Device, upsert
+    from devices.registry import Device
+    from devices.registry_db import upsert
     from simulators.fleet import Fleet
     from simulators.publisher import publish_all
 

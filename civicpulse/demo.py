@@ -14,7 +14,8 @@ from civicpulse.migrate import migrate
 from civicpulse.services import services
 from civicpulse.settings import Settings
 from devices.contract import status_topic, telemetry_topic
-from devices.registry import Device, upsert
+from devices.registry import Device
+from devices.registry_db import upsert
 from ingest.service import Ingest, IngestConfig
 from simulators.fleet import Fleet, faulty_messages
 from simulators.publisher import publish_all
@@ -52,7 +53,7 @@ async def _demo(
         await upsert(
             conn,
             [
-                Device(d.device_id, d.device_type, None, d.latitude, d.longitude, d.zone)
+                Device(d.device_id, d.device_type, latitude=d.latitude, longitude=d.longitude)
                 for d in fleet.devices
             ],
         )

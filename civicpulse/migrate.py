@@ -11,9 +11,7 @@ import psycopg.conninfo
 
 from civicpulse.db import Mode, connect, server_info
 from civicpulse.errors import ConfigError, StorageError
-from civicpulse.migrations import MIGRATIONS, Context
-from civicpulse.migrations.m0001_core import READING_TABLES
-from civicpulse.migrations.m0002_rollups import ROLLUPS
+from civicpulse.migrations import MIGRATIONS, READING_TABLES, Context
 
 logger = logging.getLogger(__name__)
 
@@ -198,7 +196,7 @@ async def _apply_policies(
                 done.append(f"{table}: columnstore after {policies.compress_after_days} days")
             done.extend(await _retention(conn, table, policies.raw_retention_days))
         raw = policies.raw_retention_days
-        for prefix in ROLLUPS:
+        for prefix in (t.removesuffix("_readings") for t in READING_TABLES):
             for view, start_days, end, schedule, keep in (
                 (f"{prefix}_hourly", raw, "1 hour", "15 minutes", policies.hourly_retention_days),
                 (

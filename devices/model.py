@@ -37,6 +37,8 @@ class DeviceType:
     table: str
     fields: tuple[FieldSpec, ...]
     required_any: tuple[str, ...]
+    expected_interval_s: int
+    """How often a healthy device of this type reports (readings or heartbeats), in seconds."""
     samples: tuple[bytes, ...] = ()
     by_name: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
 

@@ -25,6 +25,7 @@ from ingest.prepare import Prepared, QuarantineRow
 logger = logging.getLogger(__name__)
 
 _COMMON_TYPES = ["text", "timestamptz", "int8", "timestamptz"]
+_NOT_A_DEVICE = frozenset({"unknown_device", "bad_topic"})
 _QUARANTINE_TYPES = [
     "timestamptz",
     "timestamptz",
@@ -167,6 +168,24 @@ class Store:
             " deliveries = q.deliveries + excluded.deliveries,"
             " last_received_at = greatest(q.last_received_at, excluded.last_received_at)"
         )
+        # A device whose messages are all refused is talking: health shows it with its rate.
+        per_device: dict[str, tuple[datetime, int]] = {}
+        for row in rows:
+            if row.device_id is not None and row.reason.value not in _NOT_A_DEVICE:
+                last, count = per_device.get(row.device_id, (row.received_at, 0))
+                per_device[row.device_id] = (max(last, row.received_at), count + 1)
+        if per_device:
+            ids = sorted(per_device)
+            await cur.execute(
+                "INSERT INTO device_last_seen AS l (device_id, last_quarantined_at, quarantined)"
+                " SELECT d.id, d.at, d.n FROM devices"
+                " JOIN unnest(%s::text[], %s::timestamptz[], %s::int8[]) AS d(id, at, n)"
+                "   ON devices.device_id = d.id"
+                " ORDER BY d.id"
+                " ON CONFLICT (device_id) DO UPDATE SET quarantined = l.quarantined + excluded.quarantined,"
+                " last_quarantined_at = greatest(l.last_quarantined_at, excluded.last_quarantined_at)",
+                (ids, [per_device[i][0] for i in ids], [per_device[i][1] for i in ids]),
+            )
         return len(rows)
 
     async def _statuses(
@@ -204,14 +223,36 @@ class Store:
         insert = sql.SQL("INSERT INTO {} SELECT * FROM {} ON CONFLICT DO NOTHING").format(
             table, stage
         )
-        if self._mode is Mode.TIMESCALEDB:
-            return sql.SQL("WITH ins AS ({} RETURNING 1) SELECT count(*) FROM ins").format(insert)
-        prefix = device_type.table.removesuffix("_readings")
-        rollups = [_rollup_statement(prefix, grain, device_type) for grain in ("hour", "day")]
-        return sql.SQL(
-            "WITH ins AS ({insert} RETURNING *), h AS ({hourly}), d AS ({daily})"
-            " SELECT count(*) FROM ins"
-        ).format(insert=insert, hourly=rollups[0], daily=rollups[1])
+        ctes: list[sql.Composable] = [
+            sql.SQL("ins AS ({} RETURNING *)").format(insert),
+            sql.SQL("seen AS ({})").format(_LAST_SEEN),
+        ]
+        if self._mode is Mode.POSTGRES:
+            prefix = device_type.table.removesuffix("_readings")
+            ctes.append(sql.SQL("h AS ({})").format(_rollup_statement(prefix, "hour", device_type)))
+            ctes.append(sql.SQL("d AS ({})").format(_rollup_statement(prefix, "day", device_type)))
+        return sql.SQL("WITH {} SELECT count(*) FROM ins").format(sql.SQL(", ").join(ctes))
+
+
+# Liveness state per device from the rows just inserted (redeliveries are not news).
+_LAST_SEEN = sql.SQL(
+    "INSERT INTO device_last_seen AS l (device_id, last_received_at, last_ts, last_seq,"
+    " battery_pct, rssi_dbm, readings)"
+    " SELECT device_id, max(received_at), max(ts), (array_agg(seq ORDER BY ts DESC))[1],"
+    " (array_agg(battery_pct ORDER BY ts DESC) FILTER (WHERE battery_pct IS NOT NULL))[1],"
+    " (array_agg(rssi_dbm ORDER BY ts DESC) FILTER (WHERE rssi_dbm IS NOT NULL))[1], count(*)"
+    " FROM ins GROUP BY device_id ORDER BY device_id"
+    " ON CONFLICT (device_id) DO UPDATE SET"
+    " last_received_at = greatest(l.last_received_at, excluded.last_received_at),"
+    " last_seq = CASE WHEN l.last_ts IS NULL OR excluded.last_ts >= l.last_ts"
+    "   THEN excluded.last_seq ELSE l.last_seq END,"
+    " battery_pct = CASE WHEN l.last_ts IS NULL OR excluded.last_ts >= l.last_ts"
+    "   THEN coalesce(excluded.battery_pct, l.battery_pct) ELSE l.battery_pct END,"
+    " rssi_dbm = CASE WHEN l.last_ts IS NULL OR excluded.last_ts >= l.last_ts"
+    "   THEN coalesce(excluded.rssi_dbm, l.rssi_dbm) ELSE l.rssi_dbm END,"
+    " last_ts = greatest(l.last_ts, excluded.last_ts),"
+    " readings = l.readings + excluded.readings"
+)
 
 
 def _rollup_statement(prefix: str, grain: str, device_type: DeviceType) -> sql.Composed:

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 import psycopg
 
 from civicpulse.db import connect
-from devices.registry import Device, upsert
+from devices.registry import Device
+from devices.registry_db import upsert
 from ingest.service import Ingest, IngestConfig
 from simulators.fleet import Fleet
 

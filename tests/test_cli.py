@@ -30,7 +30,7 @@ def test_migrate_reports_the_mode_and_is_idempotent(empty_db: str) -> None:
     first = civicpulse("db", "migrate", env=env)
     assert first.returncode == 0, first.stderr
     assert "storage mode: postgres (CIVICPULSE_TIMESCALEDB=off)" in first.stdout
-    assert "applied now: 1, 2" in first.stdout
+    assert "applied now: 1, 2, 3" in first.stdout
     again = civicpulse("db", "migrate", env=env)
     assert "applied now: none (already up to date)" in again.stdout
 
@@ -49,14 +49,16 @@ def test_devices_add_import_list(db: str, tmp_path: Path, prefix: str) -> None:
         "-0.14",
         "--zone",
         "ward-03",
+        "--attr",
+        "site_type=roadside",
         env=env,
     )
     assert added.returncode == 0, added.stderr
     csv = tmp_path / "devices.csv"
     csv.write_text(
-        "device_id,device_type,name,latitude,longitude,zone\n"
-        f"{prefix}-bay,parking_bay,Bay 12 Camden Road,51.541,-0.139,CA-D\n"
-        f"{prefix}-m,smart_meter,,,,\n"
+        "device_id,device_type,name,latitude,longitude,zones,restriction,consent\n"
+        f"{prefix}-bay,parking_bay,Bay 12 Camden Road,51.541,-0.139,CA-D,residents,\n"
+        f"{prefix}-m,smart_meter,,,,,,daily\n"
     )
     imported = civicpulse("devices", "import", str(csv), env=env)
     assert imported.returncode == 0, imported.stderr
@@ -67,6 +69,9 @@ def test_devices_add_import_list(db: str, tmp_path: Path, prefix: str) -> None:
         f"{prefix}-bay\tparking_bay\tCA-D\t51.541,-0.139\tBay 12 Camden Road",
         f"{prefix}-m\tsmart_meter\t-\t-\t",
     ]
+    exported = civicpulse("devices", "export", env=env).stdout
+    assert f"{prefix}-m,smart_meter,,,,,,,,daily," in exported
+    assert "residents" in exported
 
 
 @pytest.mark.parametrize(
@@ -74,8 +79,11 @@ def test_devices_add_import_list(db: str, tmp_path: Path, prefix: str) -> None:
     [
         ("x1,lamp_post,,,,", "unknown type 'lamp_post'"),
         ("x/1,air_quality,,,,", "ids are 1-64 characters"),
-        ("x1,air_quality,,91,0,", "latitude 91.0 is out of range"),
-        ("x1,air_quality,,51.5,,", "give both latitude and longitude"),
+        ("x1,air_quality,91,0,,", "latitude 91.0 is out of range"),
+        ("x1,air_quality,51.5,,,", "give both latitude and longitude"),
+        ("x1,smart_meter,,,always,", "consent must be one of"),
+        ("x1,air_quality,,,daily,", "consent applies to smart meters only"),
+        ("x1,parking_bay,,,,valet", "attribute restriction must be one of"),
     ],
 )
 def test_bad_csv_rows_are_refused_with_their_line(
@@ -83,7 +91,8 @@ def test_bad_csv_rows_are_refused_with_their_line(
 ) -> None:
     csv = tmp_path / "devices.csv"
     csv.write_text(
-        "device_id,device_type,name,latitude,longitude,zone\nok1,air_quality,,,,\n" + row + "\n"
+        "device_id,device_type,latitude,longitude,consent,restriction\n"
+        f"ok1,air_quality,,,,\n{row}\n"
     )
     result = civicpulse("devices", "import", str(csv), env={"CIVICPULSE_DATABASE_URL": db})
     assert result.returncode == 1
@@ -93,13 +102,27 @@ def test_bad_csv_rows_are_refused_with_their_line(
         assert conn.execute("SELECT count(*) FROM devices").fetchone() == (0,)  # all or nothing
 
 
+def test_sample_city_loads_with_zones(db: str) -> None:
+    env = {"CIVICPULSE_DATABASE_URL": db}
+    loaded = civicpulse("city", "load", "--homes", "40", "--bays", "30", "--monitors", "6", env=env)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "sample city: 14 zones, 77 devices registered" in loaded.stdout
+    zones = civicpulse("zones", "list", env=env).stdout.splitlines()
+    assert "aqma-camden\taqma\t77\tCamden AQMA" in zones
+    ward_total = sum(int(line.split("\t")[2]) for line in zones if "\tward\t" in line)
+    assert ward_total == 77  # every device sits in exactly one ward
+    in_zone = civicpulse("devices", "list", "--zone", "cpz-ca-n", env=env).stdout.splitlines()
+    assert in_zone
+    assert all("cpz-ca-n" in line for line in in_zone)
+
+
 def test_doctor_reports_services(db: str, mqtt_url: str) -> None:
     result = civicpulse(
         "doctor", env={"CIVICPULSE_DATABASE_URL": db, "CIVICPULSE_MQTT_URL": mqtt_url}
     )
     assert "PostgreSQL 1" in result.stdout
     assert "storage mode: postgres" in result.stdout
-    assert "schema version 2 (newest 2)" in result.stdout
+    assert "schema version 3 (newest 3)" in result.stdout
     assert "connect: Success" in result.stdout
     if "messages dropped by the broker" in result.stdout and "dropped 0" not in result.stdout:
         # A shared broker may have dropped messages before this test; doctor must say so.

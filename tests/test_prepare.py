@@ -72,6 +72,7 @@ def test_a_codec_bug_is_quarantined_not_raised() -> None:
         table="air_quality_readings",
         fields=(FieldSpec("pm25", "float", "", "", None, _Exploding(0.0), 10.0),),
         required_any=("pm25",),
+        expected_interval_s=300,
     )
     batch = prepare(
         [_message(telemetry_topic("a1"), b'{"pm25": 1}'), _message(telemetry_topic("a1"), b"{")],

@@ -10,7 +10,8 @@ import psycopg
 
 from civicpulse.db import Mode
 from devices.contract import Limits, status_topic, telemetry_topic
-from devices.registry import Device, upsert
+from devices.registry import Device
+from devices.registry_db import upsert
 from devices.types import DEVICE_TYPES
 from ingest.devices_cache import DeviceCache
 from ingest.prepare import InMessage, prepare

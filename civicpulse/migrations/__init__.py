@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from civicpulse.db import Mode
-from civicpulse.migrations import m0001_core, m0002_rollups
+from civicpulse.migrations import m0001_core, m0002_rollups, m0003_registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,4 +32,12 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", lambda c: m0001_core.statements(c.mode, c.chunk_interval_days)),
     Migration(2, "hourly and daily rollups", lambda c: m0002_rollups.statements(c.mode)),
+    Migration(
+        3,
+        "device fleet: zones, attributes, consent, credentials, weather",
+        lambda c: m0003_registry.statements(c.mode, c.chunk_interval_days),
+    ),
 )
+
+READING_TABLES: tuple[str, ...] = (*m0001_core.READING_TABLES, *m0003_registry.READING_TABLES)
+"""Every per-type readings table, whichever migration made it (each has hourly/daily rollups)."""

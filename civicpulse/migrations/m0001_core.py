@@ -72,25 +72,33 @@ CREATE INDEX quarantine_reason_idx ON quarantine (reason, received_at);
 def statements(mode: Mode, chunk_interval_days: int) -> list[str]:
     out = [_COMMON]
     for table, columns in READING_TABLES.items():
-        cols = ",\n    ".join(f"{name} {sqltype}" for name, sqltype in columns)
+        out.extend(reading_table(mode, table, columns, chunk_interval_days))
+    return out
+
+
+def reading_table(
+    mode: Mode, table: str, columns: tuple[tuple[str, str], ...], chunk_interval_days: int
+) -> list[str]:
+    """DDL of one per-type readings table, keyed by the natural key ``(device_id, ts)``."""
+    cols = ",\n    ".join(f"{name} {sqltype}" for name, sqltype in columns)
+    out = [
+        f"CREATE TABLE {table} (\n"
+        "    device_id   text NOT NULL,\n"
+        "    ts          timestamptz NOT NULL,\n"
+        "    seq         bigint,\n"
+        "    received_at timestamptz NOT NULL,\n"
+        f"    {cols},\n"
+        "    PRIMARY KEY (device_id, ts)\n"
+        ")"
+    ]
+    if mode is Mode.TIMESCALEDB:
+        # create_hypertable adds the (ts DESC) index itself.
         out.append(
-            f"CREATE TABLE {table} (\n"
-            "    device_id   text NOT NULL,\n"
-            "    ts          timestamptz NOT NULL,\n"
-            "    seq         bigint,\n"
-            "    received_at timestamptz NOT NULL,\n"
-            f"    {cols},\n"
-            "    PRIMARY KEY (device_id, ts)\n"
-            ")"
+            f"SELECT create_hypertable('{table}', by_range('ts', "
+            f"INTERVAL '{int(chunk_interval_days)} days'))"
         )
-        if mode is Mode.TIMESCALEDB:
-            out.append(
-                f"SELECT create_hypertable('{table}', by_range('ts', "
-                f"INTERVAL '{int(chunk_interval_days)} days'))"
-            )
-            # create_hypertable adds the (ts DESC) index itself.
-        else:
-            # BRIN stays tiny and suits append-mostly time-range scans over the whole fleet;
-            # the primary key serves per-device ranges.
-            out.append(f"CREATE INDEX {table}_ts_brin ON {table} USING brin (ts)")
+    else:
+        # BRIN stays tiny and suits append-mostly time-range scans over the whole fleet;
+        # the primary key serves per-device ranges.
+        out.append(f"CREATE INDEX {table}_ts_brin ON {table} USING brin (ts)")
     return out

@@ -24,11 +24,15 @@ def value_expr(name: str, sqltype: str) -> str:
 def statements(mode: Mode) -> list[str]:
     out: list[str] = []
     for prefix, (table, columns) in ROLLUPS.items():
-        if mode is Mode.TIMESCALEDB:
-            out.extend(_timescaledb(prefix, table, columns))
-        else:
-            out.extend(_postgres(prefix, columns))
+        out.extend(rollups(mode, prefix, table, columns))
     return out
+
+
+def rollups(mode: Mode, prefix: str, table: str, columns: tuple[tuple[str, str], ...]) -> list[str]:
+    """``<prefix>_hourly`` and ``<prefix>_daily`` for one readings table, in ``mode``."""
+    if mode is Mode.TIMESCALEDB:
+        return _timescaledb(prefix, table, columns)
+    return _postgres(prefix, columns)
 
 
 def _timescaledb(prefix: str, table: str, columns: tuple[tuple[str, str], ...]) -> list[str]:

@@ -26,6 +26,7 @@ AIR_QUALITY = DeviceType(
         *COMMON_FIELDS,
     ),
     required_any=("pm25", "pm10", "no2", "o3", "so2", "temperature_c", "humidity_pct"),
+    expected_interval_s=300,
     samples=(
         b'{"ts": "2026-11-25T08:00:00Z", "seq": 1, "pm25": 12.5, "pm10": 20.1, "no2": 41.0}',
         b'{"ts": "2026-11-25T08:01:00+00:00", "seq": 2, "o3": 30.2, "temperature_c": 7.5,'

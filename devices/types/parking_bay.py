@@ -14,6 +14,7 @@ PARKING_BAY = DeviceType(
         *COMMON_FIELDS,
     ),
     required_any=("occupied",),
+    expected_interval_s=3600,
     samples=(
         b'{"ts": "2026-11-25T08:00:00Z", "seq": 17, "occupied": true, "battery_pct": 88}',
         b'[{"ts": "2026-11-25T08:10:00Z", "seq": 18, "occupied": false},'
