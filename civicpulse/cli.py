@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="consume device telemetry from MQTT into the database")
     p.add_argument("--client-id", help="MQTT client id (unique per ingest process)")
     p.add_argument("--share-group", help="join a $share/<group> subscription to split load")
+    p.add_argument("--workers", type=int, help="processes on one shared subscription (default 1)")
+    # Set by the supervisor for its workers: it has already retired unused sessions.
+    p.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=_ingest)
 
     db = sub.add_parser("db", help="database tasks").add_subparsers(metavar="task")
@@ -123,13 +126,17 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from ingest.batching import FlushPolicy
     from ingest.service import IngestConfig, limits_from, run_ingest
+    from ingest.sessions import retire_unused
 
     database_url, mqtt_url = _configured(settings)
+    workers = args.workers or settings.ingest_workers
+    client_id = args.client_id or settings.ingest_client_id
+    share_group = args.share_group or settings.ingest_share_group
     config = IngestConfig(
         database_url=database_url,
         mqtt_url=mqtt_url,
-        client_id=args.client_id or settings.ingest_client_id,
-        share_group=args.share_group or settings.ingest_share_group,
+        client_id=client_id,
+        share_group=share_group,
         flush=FlushPolicy(
             max_messages=settings.ingest_batch_max_rows,
             max_delay=settings.ingest_batch_max_delay_ms / 1000,
@@ -146,7 +153,32 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
         metrics_port=settings.ingest_metrics_port,
         protocol=settings.mqtt_protocol,
     )
-    asyncio.run(run_ingest(config))
+    if args.supervised:
+        asyncio.run(run_ingest(config))
+        return 0
+    if workers > 1:
+        from ingest.supervisor import plan, supervise
+
+        workers_plan = plan(client_id, share_group, workers, settings.ingest_metrics_port)
+        asyncio.run(
+            retire_unused(
+                config, client_id, [w.client_id for w in workers_plan], workers_plan[0].share_group
+            )
+        )
+        return asyncio.run(
+            supervise(
+                workers_plan,
+                metrics_host=settings.ingest_metrics_host,
+                metrics_port=settings.ingest_metrics_port,
+                extra_args=["--supervised"],
+            )
+        )
+
+    async def single() -> None:
+        await retire_unused(config, client_id, [client_id], share_group)
+        await run_ingest(config)
+
+    asyncio.run(single())
     return 0
 
 

@@ -61,6 +61,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     p.set_defaults(run=_health)
 
+    from civicpulse.cli_broker import add_parsers as add_broker_parsers
+
+    add_broker_parsers(devices, sub)
+
     zones = sub.add_parser("zones", help="wards, parking zones, AQMAs").add_subparsers(
         metavar="task"
     )

@@ -98,8 +98,9 @@ def _port_open(port: int, timeout: float = 0.2) -> bool:
         return False
 
 
-def _mqtt_ping(port: int, timeout: float = 1.0) -> bool:
-    """Return True when an MQTT 3.1.1 broker on 127.0.0.1:port accepts an anonymous CONNECT."""
+def _mqtt_ping(port: int, timeout: float = 1.0, *, any_answer: bool = False) -> bool:
+    """Return True when an MQTT 3.1.1 broker on 127.0.0.1:port accepts an anonymous CONNECT
+    (or, with ``any_answer``, answers it at all: a broker that requires passwords refuses it)."""
     client_id = f"civicpulse-probe-{os.getpid()}".encode()
     variable = b"\x00\x04MQTT\x04\x02\x00\x0a"  # level 4, clean session, keepalive 10 s
     payload = len(client_id).to_bytes(2, "big") + client_id
@@ -118,7 +119,7 @@ def _mqtt_ping(port: int, timeout: float = 1.0) -> bool:
                 sock.sendall(b"\xe0\x00")  # DISCONNECT
     except OSError:
         return False
-    return connack[0] == 0x20 and connack[3] == 0
+    return connack[0] == 0x20 and (any_answer or connack[3] == 0)
 
 
 def _log_tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
@@ -722,8 +723,22 @@ class EmbeddedBroker(_Service):
     """
 
     def __init__(
-        self, *, data_dir: Path, port: int | None = None, prefer: BrokerPreference = "auto"
+        self,
+        *,
+        data_dir: Path,
+        port: int | None = None,
+        prefer: BrokerPreference = "auto",
+        password_file: Path | None = None,
+        acl_file: Path | None = None,
     ) -> None:
+        if (password_file is None) != (acl_file is None):
+            raise ValueError("give both password_file and acl_file, or neither")
+        if password_file is not None and prefer == "amqtt":
+            raise ValueError("password and ACL files are Mosquitto's; amqtt cannot use them")
+        self.password_file = password_file
+        self.acl_file = acl_file
+        if password_file is not None:
+            prefer = "mosquitto"
         if prefer not in ("auto", "mosquitto", "amqtt"):
             raise ValueError(f"prefer must be 'auto', 'mosquitto' or 'amqtt', not {prefer!r}")
         self.data_dir = Path(data_dir).absolute()
@@ -762,12 +777,16 @@ class EmbeddedBroker(_Service):
                 assert self._mosquitto is not None
                 account = _account_for(self.data_dir)
                 _prepare_dir(self.data_dir, account)
-                self._write_config(
-                    MOSQUITTO_CONF_TEMPLATE.format(
-                        host=HOST, port=self.port, data_dir=self.data_dir
-                    ),
-                    account,
+                text = MOSQUITTO_CONF_TEMPLATE.format(
+                    host=HOST, port=self.port, data_dir=self.data_dir
                 )
+                if self.password_file is not None and self.acl_file is not None:
+                    text = text.replace(
+                        "allow_anonymous true\n",
+                        f"allow_anonymous false\npassword_file {self.password_file.absolute()}\n"
+                        f"acl_file {self.acl_file.absolute()}\n",
+                    )
+                self._write_config(text, account)
                 cmd = [str(self._mosquitto), "-c", str(self.config_path)]
                 env = dict(os.environ)
             else:
@@ -781,8 +800,11 @@ class EmbeddedBroker(_Service):
                     p for p in (package_root, env.get("PYTHONPATH")) if p
                 )
             self._child.spawn(cmd, account, env)
+            secured = self.password_file is not None
             self._child.wait_ready(
-                lambda: _mqtt_ping(self.port), START_TIMEOUT_S, "accepting MQTT connections"
+                lambda: _mqtt_ping(self.port, any_answer=secured),
+                START_TIMEOUT_S,
+                "accepting MQTT connections",
             )
             self._registered()
             logger.info("embedded %s ready at %s (pid %s)", self.kind, self.url, self.pid)
@@ -803,6 +825,13 @@ class EmbeddedBroker(_Service):
         with self._lock:
             self.stop()
             self.start()
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto rereads its password and ACL files, and disconnects clients whose
+        credentials are no longer valid, without a restart."""
+        if self.kind != "mosquitto" or self.pid is None:
+            raise EmbeddedServiceError(self.kind, "reload needs a running Mosquitto")
+        os.kill(self.pid, signal.SIGHUP)
 
     def _stop_on_exit(self) -> None:
         self.stop()

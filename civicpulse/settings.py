@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     embedded_broker: Literal["auto", "mosquitto", "amqtt"] = Field(
         default="auto", description="which broker to embed when CIVICPULSE_MQTT_URL is unset"
     )
+    broker_config_dir: Path = Field(
+        default=Path("deploy/mosquitto"),
+        description="where provisioning writes Mosquitto's passwd and acl files",
+    )
     data_dir: Path = Field(default_factory=_default_data_dir)
 
     timescaledb: Literal["auto", "on", "off"] = "auto"
@@ -47,6 +51,7 @@ class Settings(BaseSettings):
 
     ingest_client_id: str = "civicpulse-ingest"
     ingest_share_group: str | None = None
+    ingest_workers: int = Field(default=1, ge=1, le=64, description="ingest processes to run")
     ingest_batch_max_rows: int = 5000
     ingest_batch_max_delay_ms: int = 50
     ingest_receive_maximum: int = 20_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Literal
 
 CONTRACT_VERSION = "v1"
@@ -43,6 +44,7 @@ def valid_device_id(device_id: str) -> bool:
     return 0 < len(device_id) <= MAX_DEVICE_ID_LENGTH and _ID_CHARS.issuperset(device_id)
 
 
+@lru_cache(maxsize=1 << 18)  # topics repeat per device; ingest parses each one twice
 def parse_topic(topic: str) -> tuple[str, Channel] | None:
     """Split a contract topic into ``(device_id, channel)``; ``None`` when it is not one."""
     parts = topic.split("/")

@@ -41,14 +41,12 @@ class DeviceType:
     """How often a healthy device of this type reports (readings or heartbeats), in seconds."""
     samples: tuple[bytes, ...] = ()
     by_name: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
+    columns: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """Column names of the type's table after the common ones, in table order."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_name", {f.name: f for f in self.fields})
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """Column names of the type's table after the common ones, in table order."""
-        return tuple(f.name for f in self.fields)
+        object.__setattr__(self, "columns", tuple(f.name for f in self.fields))
 
 
 class Reason(StrEnum):

@@ -64,6 +64,8 @@ def validate(device: Device, types: Mapping[str, DeviceType]) -> Device:
     """The device with normalised attributes, or :class:`RegistryError` saying what is wrong."""
     if not valid_device_id(device.device_id):
         raise RegistryError(device.device_id, "ids are 1-64 characters of A-Z a-z 0-9 - _ . :")
+    if device.device_id.startswith("svc-"):
+        raise RegistryError(device.device_id, "the prefix 'svc-' is kept for service accounts")
     if device.device_type not in types:
         raise RegistryError(
             device.device_id,

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
@@ -120,13 +121,18 @@ class Metrics:
 
 async def serve_metrics(metrics: Metrics, host: str, port: int) -> asyncio.Server:
     """Serve ``GET /metrics``; any other path is 404."""
+    return await serve_text(metrics.render, host, port)
+
+
+async def serve_text(render: Callable[[], str], host: str, port: int) -> asyncio.Server:
+    """Serve the text ``render`` returns at ``GET /metrics`` (rendered in a thread)."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
             path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b""
             if path == b"/metrics":
-                body, status = metrics.render().encode(), b"200 OK"
+                body, status = (await asyncio.to_thread(render)).encode(), b"200 OK"
             else:
                 body, status = b"not found\n", b"404 Not Found"
             writer.write(

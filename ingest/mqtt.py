@@ -48,6 +48,7 @@ class MqttSource:
         session_expiry: int,
         on_dropped: Callable[[int], None] | None = None,
         protocol: str = "5",
+        drain: bool = False,
     ) -> None:
         self._address = address
         self._queue: deque[InMessage] = deque()
@@ -59,9 +60,14 @@ class MqttSource:
         self._signalled = False
         self._on_dropped = on_dropped
         self.connects = 0
+        self.stale_dropped = 0
+        """Messages of earlier connections dropped unacknowledged (the broker redelivers them)."""
         self._filters = [TELEMETRY_FILTER, STATUS_FILTER]
         if share_group:
             self._filters = [f"$share/{share_group}/{f}" for f in self._filters]
+        self._drain = drain
+        self.last_received = 0.0
+        self.ready_at = 0.0
         self._v5 = protocol == "5"
         if self._v5:
             self._client = make_client(address, client_id, manual_ack=True)
@@ -79,6 +85,7 @@ class MqttSource:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
+        self._client.on_unsubscribe = self._on_unsubscribe
         self._properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         # Receive Maximum bounds unacknowledged deliveries: the broker stops sending when ingest
         # falls behind (back-pressure) and memory stays bounded.
@@ -113,12 +120,20 @@ class MqttSource:
         return await asyncio.to_thread(self._subscribed.wait, seconds)
 
     def drain(self, limit: int) -> list[InMessage]:
-        """Take up to ``limit`` received messages, oldest first."""
+        """Take up to ``limit`` received messages of the current connection, oldest first.
+
+        Messages of an earlier connection are dropped here: the broker redelivers them, and
+        acknowledging their packet ids now could acknowledge other messages.
+        """
         self._signalled = False
-        with self._lock:
-            queue = self._queue
-            count = min(limit, len(queue))
-            return [queue.popleft() for _ in range(count)]
+        queue, epoch = self._queue, self._epoch
+        count = min(limit, len(queue))
+        taken = [queue.popleft() for _ in range(count)]
+        if taken and taken[0].epoch != epoch:  # epochs only grow, in arrival order
+            fresh = [m for m in taken if m.epoch == epoch]
+            self.stale_dropped += len(taken) - len(fresh)
+            return fresh
+        return taken
 
     def pending(self) -> int:
         return len(self._queue)
@@ -126,14 +141,6 @@ class MqttSource:
     def oldest_received_at(self) -> float | None:
         queue = self._queue
         return queue[0].received_at if queue else None
-
-    def discard_stale(self) -> int:
-        """Drop queued messages of earlier connections: the broker redelivers them."""
-        with self._lock:
-            epoch = self._epoch
-            before = len(self._queue)
-            self._queue = deque(m for m in self._queue if m.epoch == epoch)
-            return before - len(self._queue)
 
     def ack(self, messages: Iterable[InMessage]) -> int:
         """Acknowledge committed messages received on the current connection; returns how many."""
@@ -147,9 +154,19 @@ class MqttSource:
                     count += 1
         return count
 
-    def stop(self) -> None:
-        """Disconnect cleanly; the persistent session keeps what was not acknowledged."""
-        self._client.disconnect()
+    @property
+    def ready(self) -> bool:
+        return self._subscribed.is_set()
+
+    def stop(self, *, end_session: bool = False) -> None:
+        """Disconnect cleanly; the persistent session keeps what was not acknowledged, unless
+        ``end_session`` (MQTT 5: session expiry 0 on DISCONNECT) discards the session."""
+        if end_session and self._v5:
+            properties = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = 0
+            self._client.disconnect(properties=properties)
+        else:
+            self._client.disconnect()
         self._client.loop_stop()
 
     # paho callbacks: they run on paho's network thread.
@@ -167,6 +184,10 @@ class MqttSource:
             self._address.port,
             flags.session_present,
         )
+        if self._drain:
+            # Stop the broker routing anything new to this session; what it holds still comes.
+            client.unsubscribe(self._filters)
+            return
         if self._v5:
             retain = SubscribeOptions.RETAIN_SEND_IF_NEW_SUB  # not again on every reconnect
             client.subscribe(
@@ -179,6 +200,13 @@ class MqttSource:
         else:
             client.subscribe([(self._filters[0], 1), (self._filters[1], 1), (DROPPED_TOPIC, 0)])
         self._connected.set()
+
+    def _on_unsubscribe(
+        self, _client: mqtt.Client, _userdata: Any, _mid: int, _reasons: Any, _props: Any
+    ) -> None:
+        logger.info("unsubscribed from %s to retire this session", ", ".join(self._filters))
+        self.ready_at = time.time()
+        self._subscribed.set()
 
     def _on_subscribe(
         self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any
@@ -211,13 +239,15 @@ class MqttSource:
                 except ValueError:
                     logger.debug("unreadable %s payload %r", DROPPED_TOPIC, message.payload[:40])
             return
+        self.last_received = time.time()
         payload = message.payload
         if not isinstance(payload, bytes):
             payload = bytes(payload)
-        with self._lock:
-            self._queue.append(
-                InMessage(topic, payload, message.mid, message.qos, self._epoch, time.time())
-            )
+        # deque.append is atomic; the epoch is read once, so a message is never tagged with a
+        # connection it did not arrive on (the epoch only changes on this same thread).
+        self._queue.append(
+            InMessage(topic, payload, message.mid, message.qos, self._epoch, time.time())
+        )
         if not self._signalled and self._wakeup is not None:
             self._signalled = True
             self._wakeup()

@@ -48,6 +48,10 @@ class IngestConfig:
     metrics_port: int = 0
     """0 disables the metrics endpoint."""
     protocol: Literal["5", "3.1.1"] = "5"
+    drain: bool = False
+    """Retire this session: unsubscribe, store what it holds, end it (see ingest.sessions)."""
+    drain_idle: float = 2.0
+    """In drain mode, how long without a message means the session is empty."""
 
 
 def limits_from(
@@ -84,6 +88,7 @@ class Ingest:
             session_expiry=config.session_expiry,
             on_dropped=self._broker_dropped,
             protocol=config.protocol,
+            drain=config.drain,
         )
 
     def stop(self) -> None:
@@ -111,7 +116,7 @@ class Ingest:
         try:
             await self._loop()
         finally:
-            self._source.stop()
+            self._source.stop(end_session=self.config.drain)
             if self._store is not None:
                 await self._store.close()
             if server is not None:
@@ -129,14 +134,14 @@ class Ingest:
         while True:
             if source.epoch != epoch:
                 epoch = source.epoch
-                dropped = source.discard_stale()
-                if dropped:
-                    logger.info(
-                        "reconnected: %d unacknowledged messages will be redelivered", dropped
-                    )
+                logger.info("reconnected: unacknowledged messages will be redelivered")
             pending = source.pending()
             self.metrics.pending = pending
             self.metrics.mqtt_connects = source.connects
+            if self.config.drain and pending == 0 and self._source.ready:
+                last = self._source.last_received or self._source.ready_at
+                if time.time() - last > self.config.drain_idle:
+                    return  # everything it held is committed and acknowledged
             if self._stop.is_set():
                 if pending == 0:
                     return

@@ -63,6 +63,14 @@ CREATE TABLE device_credentials (
     revoked_at  timestamptz
 );
 
+-- Broker accounts of platform services (ingest, …); same hash format, least privilege in the ACL.
+CREATE TABLE service_accounts (
+    username    text PRIMARY KEY CHECK (username ~ '^svc-[a-z0-9-]{1,40}$'),
+    secret_hash text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    rotated_at  timestamptz
+);
+
 -- Maintained by ingest in the write transaction: liveness must not scan the readings.
 CREATE TABLE device_last_seen (
     device_id           text PRIMARY KEY,

@@ -1,0 +1,199 @@
+"""The benchmark's verdict: the figures side by side, their ratios and the targets, as text and JSON.
+
+Pure: it formats what the phases measured and decides PASS/MISS with the thresholds printed next
+to each target, so a reader can check every verdict by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bench.ceilings import Timed
+from bench.pipelines import PhaseResult
+
+TARGET_RATE = 20_000.0
+"""Messages per second, end to end."""
+TARGET_VS_NAIVE = 5.0
+RSS_FLAT_LIMIT = 1.25
+"""peak RSS(N) / peak RSS(N/4) at most this: "flat" although N is four times N/4."""
+
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    figure: str
+    unit: str
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    target: str
+    measured: str
+    passed: bool
+
+    @property
+    def verdict(self) -> str:
+        return "PASS" if self.passed else "MISS"
+
+
+@dataclass(frozen=True, slots=True)
+class Results:
+    """Everything one run measured."""
+
+    messages: int
+    devices: int
+    broker: Timed
+    database: Timed
+    naive: PhaseResult
+    quarter: PhaseResult
+    full: PhaseResult
+    single: PhaseResult | None = None
+    """The full run again with one ingest process, when the main runs use several workers."""
+    workers: int = 1
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def figures(self) -> list[Figure]:
+        n, q, full = self.messages, self.quarter.messages, self.full
+        cpu = full.cpu
+        return [
+            Figure(f"broker ceiling: mosquitto_pub -l -> mosquitto_sub, QoS 0, {n:,} msgs", "msg/s", self.broker.rate),
+            Figure(f"database ceiling: binary COPY, PK (device_id, ts), {n:,} rows", "rows/s", self.database.rate),
+            Figure(f"naive baseline: paho + json + INSERT/autocommit, QoS 1, {self.naive.messages:,} msgs", "msg/s", self.naive.rate),
+            Figure(f"CivicPulse end to end, QoS 1, {n:,} msgs, {self.devices:,} devices, {self._workers}", "msg/s", full.rate),
+            Figure(f"CivicPulse end to end, QoS 1, {q:,} msgs (N/4), {self._workers}", "msg/s", self.quarter.rate),
+            *([Figure(f"CivicPulse end to end, QoS 1, {n:,} msgs, 1 ingest process", "msg/s", self.single.rate),
+               Figure("rows stored, 1-process run (must equal N)", "rows", self.single.rows)]
+              if self.single else []),
+            Figure("lean publisher into the broker during the N run", "msg/s", full.publish.rate),
+            Figure("ingest peak RSS, N/4 run", "MiB", self.quarter.peak_rss / _MIB),
+            Figure("ingest peak RSS, N run", "MiB", full.peak_rss / _MIB),
+            Figure("ingest RSS before publishing (N run)", "MiB", full.idle_rss / _MIB),
+            Figure("rows stored, N run (must equal N)", "rows", full.rows),
+            Figure("rows stored, N/4 run (must equal N/4)", "rows", self.quarter.rows),
+            Figure("rows stored, naive run (must equal its N)", "rows", self.naive.rows),
+            Figure("naive subscriber CPU per message", "us", self.naive.subscriber_cpu / self.naive.messages * 1e6),
+            Figure("ingest CPU per message, N run (all threads)", "us", full.subscriber_cpu / n * 1e6),
+            Figure("N run CPU: ingest main thread (asyncio: decode, COPY)", "s", cpu["subscriber main thread"]),
+            Figure("N run CPU: ingest other threads (paho network loop)", "s", cpu["subscriber other threads"]),
+            Figure("N run CPU: broker (mosquitto)", "s", cpu["broker"]),
+            Figure("N run CPU: PostgreSQL server processes", "s", cpu["postgresql"]),
+            Figure("N run CPU: publisher", "s", cpu["publisher"]),
+            Figure("N run CPU: whole machine busy (every process, ours or not)", "s", cpu["machine"]),
+            Figure("N run CPU: available (elapsed x cores)", "s", cpu["capacity"]),
+            Figure("N run: ingest batches committed", "count", full.batches),
+            Figure("N run: ingest mean time to write + commit a batch", "ms", 1000 * full.batch_seconds / max(full.batches, 1)),
+        ]  # fmt: skip
+
+    @property
+    def _workers(self) -> str:
+        return f"{self.workers} ingest workers" if self.workers > 1 else "1 ingest process"
+
+    def ratios(self) -> dict[str, float]:
+        def ratio(a: float, b: float) -> float:
+            return a / b if b else float("nan")
+
+        return {
+            "CivicPulse / naive baseline": ratio(self.full.rate, self.naive.rate),
+            "CivicPulse / broker ceiling": ratio(self.full.rate, self.broker.rate),
+            "CivicPulse / database ceiling": ratio(self.full.rate, self.database.rate),
+            "peak RSS(N) / peak RSS(N/4)": ratio(self.full.peak_rss, self.quarter.peak_rss),
+            **(
+                {
+                    "CivicPulse 1 process / naive baseline": ratio(
+                        self.single.rate, self.naive.rate
+                    ),
+                    f"CivicPulse {self.workers} workers / 1 process": ratio(
+                        self.full.rate, self.single.rate
+                    ),
+                }
+                if self.single
+                else {}
+            ),
+        }
+
+    def targets(self) -> list[Target]:
+        ratios = self.ratios()
+        phases = [p for p in (self.naive, self.quarter, self.full, self.single) if p is not None]
+        exact = all(p.exact for p in phases)
+        return [
+            Target(
+                f"CivicPulse >= {TARGET_RATE:,.0f} msg/s end to end ({self._workers})",
+                f"{self.full.rate:,.0f} msg/s",
+                self.full.rate >= TARGET_RATE,
+            ),
+            Target(
+                f"CivicPulse >= {TARGET_VS_NAIVE:g}x naive baseline",
+                f"{ratios['CivicPulse / naive baseline']:.2f}x",
+                ratios["CivicPulse / naive baseline"] >= TARGET_VS_NAIVE,
+            ),
+            Target(
+                f"RSS flat: peak RSS(N) / peak RSS(N/4) <= {RSS_FLAT_LIMIT:g}",
+                f"{ratios['peak RSS(N) / peak RSS(N/4)']:.3f}",
+                ratios["peak RSS(N) / peak RSS(N/4)"] <= RSS_FLAT_LIMIT,
+            ),
+            Target(
+                "every run stored exactly its messages, none quarantined",
+                ", ".join(
+                    f"{p.label}: {p.rows:,}/{p.messages:,} rows, {p.quarantined} quarantined"
+                    for p in phases
+                ),
+                exact,
+            ),
+        ]
+
+    def text(self) -> str:
+        figures = self.figures()
+        width = max(len(f.figure) for f in figures)
+        lines = [_header(self.context), ""]
+        lines.append(f"{'figure':<{width}}  {'unit':<6}  {'value':>12}")
+        lines.append("-" * len(lines[-1]))
+        lines += [f"{f.figure:<{width}}  {f.unit:<6}  {_number(f.value):>12}" for f in figures]
+        lines += ["", "ratios"]
+        lines += [f"  {name:<{width - 2}}  {value:>22.3f}" for name, value in self.ratios().items()]
+        lines += ["", "targets"]
+        lines += [f"  {t.verdict}  {t.target} (measured {t.measured})" for t in self.targets()]
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "parameters": {"messages": self.messages, "devices": self.devices},
+            "context": self.context,
+            "figures": [asdict(f) for f in self.figures()],
+            "ratios": self.ratios(),
+            "targets": [
+                {"target": t.target, "measured": t.measured, "verdict": t.verdict}
+                for t in self.targets()
+            ],
+            "phases": {
+                "broker_ceiling": {**asdict(self.broker), "rate": self.broker.rate},
+                "database_ceiling": {**asdict(self.database), "rate": self.database.rate},
+                **{p.label: _phase(p) for p in (self.naive, self.quarter, self.full)},
+            },
+        }
+
+
+def _header(context: dict[str, Any]) -> str:
+    """One paragraph on where the figures come from."""
+    load = context.get("load_before", ())
+    overrides = context.get("ingest_env") or {}
+    settings = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "defaults"
+    return (
+        f"machine: {context.get('cpus', '?')} CPUs, {context.get('memory_gib', '?')} GiB; "
+        f"{context.get('mosquitto', 'mosquitto ?')}; PostgreSQL {context.get('postgresql', '?')}; "
+        f"Python {context.get('python', '?')}\n"
+        f"{context.get('storage', '')}\n"
+        f"ingest settings: {settings}; load average before: " + " ".join(f"{x:.2f}" for x in load)
+    )
+
+
+def _phase(phase: PhaseResult) -> dict[str, Any]:
+    return {**asdict(phase), "rate": phase.rate, "publish_rate": phase.publish.rate}
+
+
+def _number(value: float) -> str:
+    if value >= 100 or value == int(value):
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"

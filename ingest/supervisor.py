@@ -1,0 +1,145 @@
+"""Several ingest processes on one shared subscription, supervised as one service.
+
+Python's GIL holds one ingest process to about one core, most of it spent in paho's network
+thread; workers split the stream with ``$share/<group>/…`` so a multi-core host uses its cores.
+Each worker keeps a fixed client id, so a worker restarted after a crash resumes its own
+persistent session and receives what the broker queued for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass
+
+from ingest.batching import Backoff
+from ingest.metrics import serve_text
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerPlan:
+    client_id: str
+    share_group: str
+    metrics_port: int
+
+
+def plan(
+    client_id: str, share_group: str | None, workers: int, metrics_port: int
+) -> list[WorkerPlan]:
+    """Worker ``i`` is ``<client_id>-<i>``; its metrics are on ``metrics_port + 1 + i`` (or off)."""
+    group = share_group or "civicpulse-ingest"
+    return [
+        WorkerPlan(f"{client_id}-{i}", group, metrics_port + 1 + i if metrics_port else 0)
+        for i in range(workers)
+    ]
+
+
+def merge_metrics(texts: list[str]) -> str:
+    """Sum samples of the same name and labels across workers (gauges included: they are
+    per-worker amounts such as pending messages); keep the first worker's HELP/TYPE lines."""
+    order: list[str] = []
+    totals: dict[str, float] = defaultdict(float)
+    for text in texts:
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                if line and line not in order:
+                    order.append(line)
+                continue
+            name, _, value = line.rpartition(" ")
+            if name not in totals:
+                order.append(name)
+            totals[name] += float(value)
+    # broker_dropped is the broker's own counter: every worker reports the same number.
+    return (
+        "\n".join(
+            f"{line} {totals[line] / (len(texts) if 'broker_dropped' in line else 1):g}"
+            if line in totals
+            else line
+            for line in order
+        )
+        + "\n"
+    )
+
+
+async def supervise(
+    workers: list[WorkerPlan], *, metrics_host: str, metrics_port: int, extra_args: list[str]
+) -> int:
+    """Run the workers until SIGTERM/SIGINT; restart any that exits unexpectedly."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    server = None
+    if metrics_port:
+        server = await serve_text(lambda: _scrape_all(workers), metrics_host, metrics_port)
+    backoff = Backoff(base=1.0, cap=30.0)
+    restarts = [0] * len(workers)
+
+    async def run(index: int) -> int:
+        worker = workers[index]
+        while True:
+            env = {**os.environ, "CIVICPULSE_INGEST_METRICS_PORT": str(worker.metrics_port)}
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "civicpulse.cli",
+                "ingest",
+                "--workers",
+                "1",
+                "--client-id",
+                worker.client_id,
+                "--share-group",
+                worker.share_group,
+                *extra_args,
+                env=env,
+            )
+            logger.info("worker %s started (pid %d)", worker.client_id, process.pid)
+            waiter = asyncio.create_task(process.wait())
+            stop = asyncio.create_task(stopping.wait())
+            await asyncio.wait({waiter, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if stopping.is_set():
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGTERM)
+                code = await waiter
+                stop.cancel()
+                return code
+            stop.cancel()
+            code = waiter.result()
+            delay = backoff.delay(restarts[index])
+            restarts[index] += 1
+            logger.error(
+                "worker %s exited with %d; restarting in %.1f s (its session keeps its messages)",
+                worker.client_id,
+                code,
+                delay,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), delay)
+            if stopping.is_set():
+                return code
+
+    try:
+        codes = await asyncio.gather(*(run(i) for i in range(len(workers))))
+    finally:
+        if server is not None:
+            server.close()
+            await server.wait_closed()
+    return 0 if all(code == 0 for code in codes) else 1
+
+
+def _scrape_all(workers: list[WorkerPlan]) -> str:
+    texts = []
+    for worker in workers:
+        with contextlib.suppress(OSError):
+            url = f"http://127.0.0.1:{worker.metrics_port}/metrics"
+            with urllib.request.urlopen(url, timeout=2) as response:
+                texts.append(response.read().decode())
+    return merge_metrics(texts)

@@ -1,0 +1,103 @@
+"""Ingest workers on a shared subscription: supervised restarts, one metrics endpoint, and no
+message stranded in a session when the number of workers changes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from civicpulse.embedded import EmbeddedBroker, free_port
+from ingest.supervisor import merge_metrics
+from simulators.fleet import Fleet
+from simulators.publisher import publish_all
+from tests.ingest_harness import register, stored
+
+pytestmark = pytest.mark.slow
+
+
+def test_merge_metrics_sums_workers() -> None:
+    one = "# TYPE civicpulse_x counter\ncivicpulse_x 3\ncivicpulse_y{a=\"b\"} 1\ncivicpulse_broker_dropped_messages 7\n"
+    two = "# TYPE civicpulse_x counter\ncivicpulse_x 4\ncivicpulse_broker_dropped_messages 7\n"
+    merged = merge_metrics([one, two]).splitlines()
+    assert merged == [
+        "# TYPE civicpulse_x counter", "civicpulse_x 7", 'civicpulse_y{a="b"} 1',
+        "civicpulse_broker_dropped_messages 7",
+    ]
+
+
+def _start(db: str, broker: EmbeddedBroker, client_id: str, log: Path, *args: str,
+           metrics_port: int = 0) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CIVICPULSE_DATABASE_URL": db, "CIVICPULSE_MQTT_URL": broker.url,
+           "CIVICPULSE_INGEST_CLIENT_ID": client_id,
+           "CIVICPULSE_INGEST_METRICS_PORT": str(metrics_port)}
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "civicpulse.cli", "ingest", *args],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _wait(condition, seconds: float = 90) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(0.1)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for t in Path(f"/proc/{pid}/task").glob("*")
+            for c in (t / "children").read_text().split()]
+
+
+def test_workers_scale_up_and_down_without_stranding_messages(
+    db: str, own_broker: EmbeddedBroker, prefix: str, tmp_path: Path
+) -> None:
+    fleet = Fleet.create(air_quality=10, parking_bay=10, smart_meter=10, prefix=prefix)
+    asyncio.run(register(db, fleet))
+    start = datetime.now(UTC) - timedelta(hours=6)
+    messages = list(fleet.messages(start=start, count=30 * 240))
+    first, second, third = messages[:4000], messages[4000:7000], messages[7000:]
+    log = tmp_path / "ingest.log"
+    client_id = f"cp-{prefix}"
+    port = free_port()
+
+    supervisor = _start(db, own_broker, client_id, log, "--workers", "2", metrics_port=port)
+    _wait(lambda: log.read_text().count("subscribed to $share/civicpulse-ingest/") >= 2)
+    publish_all(own_broker.url, first)
+    _wait(lambda: sum(stored(db, prefix).values()) >= 1000)
+    victim = _children(supervisor.pid)[0]
+    os.kill(victim, signal.SIGKILL)  # a worker crashes mid-stream; the supervisor restarts it
+    _wait(lambda: sum(stored(db, prefix).values()) == 4000)
+    assert "restarting in" in log.read_text()
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    rows = sum(float(line.split()[-1]) for line in body.splitlines()
+               if line.startswith("civicpulse_ingest_rows_written_total{"))
+    assert rows >= 4000 - 2500  # the killed worker's own counters restarted from zero
+    supervisor.send_signal(signal.SIGTERM)
+    assert supervisor.wait(60) == 0
+
+    # Ingest is down: the broker queues round-robin into both workers' sessions.
+    publish_all(own_broker.url, second)
+    # Scale down to one process: it must drain and end both worker sessions first.
+    single = _start(db, own_broker, client_id, log)
+    try:
+        _wait(lambda: "retired 2 sessions holding" in log.read_text())
+        _wait(lambda: sum(stored(db, prefix).values()) == 7000)
+        _wait(lambda: log.read_text().count("subscribed to civicpulse/v1/devices/+/telemetry") >= 1)
+        publish_all(own_broker.url, third)
+        _wait(lambda: sum(stored(db, prefix).values()) == len(messages))
+    finally:
+        single.send_signal(signal.SIGTERM)
+        assert single.wait(60) == 0
+    text = log.read_text()
+    drained = int(text.split("retired 2 sessions holding ")[1].split()[0])
+    assert drained == 3000  # exactly what was published while ingest was down
+    assert sum(stored(db, prefix).values()) == len(messages)
