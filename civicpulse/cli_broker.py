@@ -76,6 +76,11 @@ def _broker_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _owner(text: str) -> tuple[int, int]:
+    uid, _, gid = text.partition(":")
+    return int(uid), int(gid or uid)
+
+
 def _provision(settings: Settings, args: argparse.Namespace) -> int:
     if args.secrets_out is not None and args.secrets_out.exists():
         raise ConfigError("--secrets-out", f"{args.secrets_out} exists; secrets are written once")
@@ -137,7 +142,7 @@ def _publish(settings: Settings, args: argparse.Namespace) -> None:
             return await active_accounts(conn)
 
     found = asyncio.run(accounts())
-    passwd, acl = write_broker_files(directory, found, mode=args.file_mode)
+    passwd, acl = write_broker_files(directory, found, mode=args.file_mode, owner=args.file_owner)
     print(f"wrote {passwd} ({len(found)} accounts) and {acl}", file=sys.stderr)
     if args.reload_pid is not None:
         pid = int(args.reload_pid.read_text().split()[0])

@@ -148,8 +148,12 @@ async def _demo(
         print("NO2 by hour across the fleet (µg/m³, from the hourly rollup):")
         for bucket, no2, samples in await cur.fetchall():
             print(f"  {bucket:%Y-%m-%d %H:%M}Z  {no2:>6}  ({samples} readings)")
-    lost = published - m.messages_acked
-    print(
-        f"\nunacknowledged at exit: {lost}" if lost else "\nevery message committed before its ack"
-    )
-    return 0 if lost == 0 else 1
+    # A shared broker may also hand ingest other devices' retained statuses: more, never fewer.
+    extra = m.messages_acked - published
+    if extra < 0:
+        print(f"\nunacknowledged at exit: {-extra}")
+        return 1
+    if extra:
+        print(f"\n(ingest also stored {extra} retained status messages already on the broker)")
+    print("\nevery message committed before its ack")
+    return 0

