@@ -650,7 +650,7 @@ autosave_interval 1
 # with a laptop-sized per-client memory guard.
 max_queued_messages 1000000
 max_queued_bytes 536870912
-max_inflight_messages 100
+max_inflight_messages 20000
 message_size_limit 262144
 max_packet_size 266240
 log_dest file {data_dir}/mosquitto.log
