@@ -30,7 +30,7 @@ def test_migrate_reports_the_mode_and_is_idempotent(empty_db: str) -> None:
     first = civicpulse("db", "migrate", env=env)
     assert first.returncode == 0, first.stderr
     assert "storage mode: postgres (CIVICPULSE_TIMESCALEDB=off)" in first.stdout
-    assert "applied now: 1, 2, 3" in first.stdout
+    assert "applied now: 1, 2, 3, 4" in first.stdout
     again = civicpulse("db", "migrate", env=env)
     assert "applied now: none (already up to date)" in again.stdout
 
@@ -122,7 +122,7 @@ def test_doctor_reports_services(db: str, mqtt_url: str) -> None:
     )
     assert "PostgreSQL 1" in result.stdout
     assert "storage mode: postgres" in result.stdout
-    assert "schema version 3 (newest 3)" in result.stdout
+    assert "schema version 4 (newest 4)" in result.stdout
     assert "connect: Success" in result.stdout
     if "messages dropped by the broker" in result.stdout and "dropped 0" not in result.stdout:
         # A shared broker may have dropped messages before this test; doctor must say so.

@@ -190,7 +190,7 @@ def test_migration_3_turns_old_zone_labels_into_zones(empty_db: str) -> None:
             " ('a1', 'air_quality', 'ward-7'), ('a2', 'air_quality', NULL)"
         )
     report = asyncio.run(migrate(empty_db))
-    assert report.applied == (3,)
+    assert report.applied == (3, 4)
     with psycopg.connect(empty_db) as conn:
         assert conn.execute("SELECT device_id, zone_id, source FROM device_zones").fetchall() == [
             ("a1", "ward-7", "explicit")
@@ -243,3 +243,26 @@ async def test_meter_data_is_readable_only_at_the_consented_granularity(
         "m-half_hourly",
         "m-monthly",
     ]
+
+
+def test_the_reader_role_sees_meter_data_only_through_consent(db: str) -> None:
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("SET ROLE civicpulse_reader")
+        for allowed in (
+            "smart_meter_daily_permitted",
+            "smart_meter_monthly_permitted",
+            "air_quality_hourly",
+            "parking_bay_readings",
+            "devices",
+            "device_zones",
+        ):
+            conn.execute(f"SELECT count(*) FROM {allowed}")
+        for restricted in (
+            "smart_meter_readings",
+            "smart_meter_hourly",
+            "smart_meter_daily",
+            "device_credentials",
+            "quarantine",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"SELECT count(*) FROM {restricted}")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from civicpulse.db import Mode
-from civicpulse.migrations import m0001_core, m0002_rollups, m0003_registry
+from civicpulse.migrations import m0001_core, m0002_rollups, m0003_registry, m0004_reader_role
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "device fleet: zones, attributes, consent, credentials, weather",
         lambda c: m0003_registry.statements(c.mode, c.chunk_interval_days),
     ),
+    Migration(4, "civicpulse_reader role, consent-safe", lambda _c: m0004_reader_role.statements()),
 )
 
 READING_TABLES: tuple[str, ...] = (*m0001_core.READING_TABLES, *m0003_registry.READING_TABLES)
