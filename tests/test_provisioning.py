@@ -47,8 +47,11 @@ class Peer:
         self.received: list[tuple[str, bytes]] = []
         self.granted: list[list[ReasonCode]] = []
         self.puback: dict[int, ReasonCode] = {}
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"peer-{username}-{time.monotonic_ns()}",
-                                  protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"peer-{username}-{time.monotonic_ns()}",
+            protocol=mqtt.MQTTv5,
+        )
         self.client.username_pw_set(username, password)
         self.client.on_connect = lambda _c, _u, _f, rc, _p: self.connack.append(str(rc))
         self.client.on_disconnect = lambda _c, _u, _f, rc, _p: self.disconnects.append(str(rc))
@@ -91,7 +94,10 @@ def _cli(db: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "civicpulse.cli", *args],
         env={"CIVICPULSE_DATABASE_URL": db, "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -120,8 +126,9 @@ def test_devices_are_confined_to_their_own_topics(db: str, tmp_path: Path, prefi
     passwd = (files / "passwd").read_text()
     assert all(secret not in passwd for secret in [*secrets.values(), ingest_secret])
 
-    broker = EmbeddedBroker(data_dir=tmp_path / "broker", password_file=files / "passwd",
-                            acl_file=files / "acl")
+    broker = EmbeddedBroker(
+        data_dir=tmp_path / "broker", password_file=files / "passwd", acl_file=files / "acl"
+    )
     with broker:
         pid = broker.pid
         ingest = Peer(broker.port, INGEST_ACCOUNT, ingest_secret)
@@ -132,13 +139,17 @@ def test_devices_are_confined_to_their_own_topics(db: str, tmp_path: Path, prefi
             assert ingest.subscribe("civicpulse/v1/devices/+/telemetry").value == 1  # granted QoS 1
             assert device.publish(telemetry_topic(bay), b'{"occupied": true}').value == 0
             # Impersonation: the bay publishes as the meter; the broker refuses it.
-            assert device.publish(telemetry_topic(meter), b'{"electricity_import_kwh": 1}').is_failure
+            assert device.publish(
+                telemetry_topic(meter), b'{"electricity_import_kwh": 1}'
+            ).is_failure
             # Eavesdropping: Mosquitto grants the subscription but enforces `read` on delivery,
             # so the bay never receives the meter's readings; the meter's own publish works.
             device.subscribe(telemetry_topic(meter))
             device.subscribe(f"civicpulse/v1/devices/{bay}/commands")
             other = Peer(broker.port, meter, secrets[meter])
-            assert other.publish(telemetry_topic(meter), b'{"electricity_import_kwh": 2}').value == 0
+            assert (
+                other.publish(telemetry_topic(meter), b'{"electricity_import_kwh": 2}').value == 0
+            )
             other.close()
             # Ingest may read but not write.
             assert ingest.publish(telemetry_topic(bay), b'{"occupied": false}').is_failure
@@ -162,8 +173,16 @@ def test_devices_are_confined_to_their_own_topics(db: str, tmp_path: Path, prefi
             assert not Peer(broker.port, bay, secrets[bay]).accepted
 
             # Rotation: the old secret stops working, the new one works; no restart.
-            rotated = _cli(db, "devices", "provision", meter, "--rotate", *options,
-                           "--reload-pid", str(pidfile))
+            rotated = _cli(
+                db,
+                "devices",
+                "provision",
+                meter,
+                "--rotate",
+                *options,
+                "--reload-pid",
+                str(pidfile),
+            )
             new_secret = _secrets(rotated.stdout)[meter]
             _until(lambda: not Peer(broker.port, meter, secrets[meter]).accepted)
             assert Peer(broker.port, meter, new_secret).accepted
@@ -182,7 +201,10 @@ def test_provisioning_refuses_what_it_must(db: str, prefix: str) -> None:
     colon = _cli(db, "devices", "provision", f"{prefix}:a", "--broker-dir", "/tmp/unused-cp")
     assert colon.returncode == 1
     assert "cannot be Mosquitto usernames" in colon.stderr
-    assert _cli(db, "devices", "provision", f"{prefix}-b", "--broker-dir", "/tmp/unused-cp").returncode == 0
+    assert (
+        _cli(db, "devices", "provision", f"{prefix}-b", "--broker-dir", "/tmp/unused-cp").returncode
+        == 0
+    )
     again = _cli(db, "devices", "provision", f"{prefix}-b", "--broker-dir", "/tmp/unused-cp")
     assert "already provisioned; use --rotate" in again.stderr
     unknown = _cli(db, "devices", "provision", "nobody", "--broker-dir", "/tmp/unused-cp")

@@ -25,23 +25,34 @@ pytestmark = pytest.mark.slow
 
 
 def test_merge_metrics_sums_workers() -> None:
-    one = "# TYPE civicpulse_x counter\ncivicpulse_x 3\ncivicpulse_y{a=\"b\"} 1\ncivicpulse_broker_dropped_messages 7\n"
+    one = '# TYPE civicpulse_x counter\ncivicpulse_x 3\ncivicpulse_y{a="b"} 1\ncivicpulse_broker_dropped_messages 7\n'
     two = "# TYPE civicpulse_x counter\ncivicpulse_x 4\ncivicpulse_broker_dropped_messages 7\n"
     merged = merge_metrics([one, two]).splitlines()
     assert merged == [
-        "# TYPE civicpulse_x counter", "civicpulse_x 7", 'civicpulse_y{a="b"} 1',
+        "# TYPE civicpulse_x counter",
+        "civicpulse_x 7",
+        'civicpulse_y{a="b"} 1',
         "civicpulse_broker_dropped_messages 7",
     ]
 
 
-def _start(db: str, broker: EmbeddedBroker, client_id: str, log: Path, *args: str,
-           metrics_port: int = 0) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CIVICPULSE_DATABASE_URL": db, "CIVICPULSE_MQTT_URL": broker.url,
-           "CIVICPULSE_INGEST_CLIENT_ID": client_id,
-           "CIVICPULSE_INGEST_METRICS_PORT": str(metrics_port)}
+def _start(
+    db: str, broker: EmbeddedBroker, client_id: str, log: Path, *args: str, metrics_port: int = 0
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CIVICPULSE_DATABASE_URL": db,
+        "CIVICPULSE_MQTT_URL": broker.url,
+        "CIVICPULSE_INGEST_CLIENT_ID": client_id,
+        "CIVICPULSE_INGEST_METRICS_PORT": str(metrics_port),
+    }
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "civicpulse.cli", "ingest", *args],
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "civicpulse.cli", "ingest", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _wait(condition, seconds: float = 90) -> None:  # type: ignore[no-untyped-def]
@@ -53,8 +64,11 @@ def _wait(condition, seconds: float = 90) -> None:  # type: ignore[no-untyped-de
 
 
 def _children(pid: int) -> list[int]:
-    return [int(c) for t in Path(f"/proc/{pid}/task").glob("*")
-            for c in (t / "children").read_text().split()]
+    return [
+        int(c)
+        for t in Path(f"/proc/{pid}/task").glob("*")
+        for c in (t / "children").read_text().split()
+    ]
 
 
 def test_workers_scale_up_and_down_without_stranding_messages(
@@ -78,8 +92,11 @@ def test_workers_scale_up_and_down_without_stranding_messages(
     _wait(lambda: sum(stored(db, prefix).values()) == 4000)
     assert "restarting in" in log.read_text()
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    rows = sum(float(line.split()[-1]) for line in body.splitlines()
-               if line.startswith("civicpulse_ingest_rows_written_total{"))
+    rows = sum(
+        float(line.split()[-1])
+        for line in body.splitlines()
+        if line.startswith("civicpulse_ingest_rows_written_total{")
+    )
     assert rows >= 4000 - 2500  # the killed worker's own counters restarted from zero
     supervisor.send_signal(signal.SIGTERM)
     assert supervisor.wait(60) == 0
