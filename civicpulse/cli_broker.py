@@ -68,6 +68,12 @@ def _broker_options(p: argparse.ArgumentParser) -> None:
         type=Path,
         help="where Mosquitto reads passwd and acl (default CIVICPULSE_BROKER_CONFIG_DIR)",
     )
+    p.add_argument(
+        "--file-owner",
+        type=_owner,
+        metavar="UID[:GID]",
+        help="chown passwd and acl, e.g. 1883:1883 for the Mosquitto image",
+    )
     reload = p.add_mutually_exclusive_group()
     reload.add_argument("--reload-pid", type=Path, help="send SIGHUP to the pid in this file")
     reload.add_argument(
