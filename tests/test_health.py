@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import paho.mqtt.client as mqtt
+import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
 from civicpulse.broker import BrokerAddress
@@ -20,7 +21,7 @@ from devices.registry import Device
 from devices.registry_db import upsert
 from devices.types import DEVICE_TYPES
 from simulators.publisher import publish_all
-from tests.ingest_harness import config, running, wait_for
+from tests.ingest_harness import config, running, stored, wait_for
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 WINDOW = timedelta(hours=24)
@@ -121,12 +122,12 @@ async def test_health_end_to_end(db: str, mqtt_url: str, prefix: str) -> None:
         for s in (1, 2, 3, 6, 7, 8, 9, 10)
     ]
     messages.append((telemetry_topic(ids["gone"]), reading(1, now - timedelta(minutes=1))))
-    async with running(config(db, mqtt_url)) as ingest:
+    async with running(config(db, mqtt_url)):
         await asyncio.to_thread(publish_all, mqtt_url, messages)
-        await wait_for(lambda: ingest.metrics.messages_acked >= len(messages))
+        await wait_for(lambda: sum(stored(db, prefix).values()) >= 41)  # 3 + 29 + 8 + 1
         # The 'gone' device drops its connection without DISCONNECT: the broker sends its will.
         await asyncio.to_thread(_connect_and_vanish, mqtt_url, ids["gone"])
-        await wait_for(lambda: ingest.metrics.status_changes >= 2)
+        await wait_for(lambda: _statuses(db, ids["gone"]) >= 2)  # online, then the will
     async with await connect(db) as conn:
         report = {
             h.device_id: h for h in await fleet_health(conn, DEVICE_TYPES, now=datetime.now(UTC))
@@ -167,3 +168,11 @@ def _connect_and_vanish(mqtt_url: str, device_id: str) -> None:
     cleaner.publish(status_topic(device_id), b"", qos=1, retain=True).wait_for_publish(10)
     cleaner.disconnect()
     cleaner.loop_stop()
+
+
+def _statuses(db: str, device_id: str) -> int:
+    with psycopg.connect(db) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM device_status WHERE device_id = %s", (device_id,)
+        ).fetchone()
+    return int(row[0]) if row else 0

@@ -21,9 +21,9 @@ async def test_every_reading_stored_exactly(db: str, mqtt_url: str, prefix: str)
     await register(db, fleet)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     messages = list(fleet.messages(start=start, count=12 * 25))
-    async with running(config(db, mqtt_url)) as ingest:
+    async with running(config(db, mqtt_url)):
         await asyncio.to_thread(publish_all, mqtt_url, messages)
-        await wait_for(lambda: ingest.metrics.messages_acked >= len(messages))
+        await wait_for(lambda: _rows(db, prefix) >= 300)
     assert stored(db, prefix) == {
         "air_quality_readings": 100,
         "parking_bay_readings": 100,
@@ -57,7 +57,7 @@ async def test_redelivered_messages_make_no_duplicates(db: str, mqtt_url: str, p
         await asyncio.to_thread(
             publish_all, mqtt_url, messages[:200]
         )  # resent, as after a reconnect
-        await wait_for(lambda: ingest.metrics.messages_acked >= 500)
+        await wait_for(lambda: sum(ingest.metrics.duplicates.values()) >= 200)
         assert sum(ingest.metrics.duplicates.values()) == 200
     assert sum(stored(db, prefix).values()) == 300
 
@@ -77,19 +77,11 @@ async def test_bad_messages_are_quarantined_and_ingest_keeps_going(
         telemetry_topic(fleet.devices[0].device_id),
         orjson.dumps([{"ts": (now - timedelta(days=1)).isoformat(), "pm25": 2}, {"pm25": "x"}]),
     )
-    async with running(config(db, mqtt_url)) as ingest:
+    async with running(config(db, mqtt_url)):
         await asyncio.to_thread(publish_all, mqtt_url, [*interleaved, batch, *good[10:]])
-        await wait_for(lambda: ingest.metrics.messages_acked >= 71)
+        await wait_for(lambda: _rows(db, prefix) >= 61 and len(_reasons(db, prefix)) >= 11)
     assert sum(stored(db, prefix).values()) == 61
-    with psycopg.connect(db) as conn:
-        reasons = sorted(
-            str(r[0])
-            for r in conn.execute(
-                "SELECT reason FROM quarantine WHERE device_id LIKE %s OR device_id IS NULL"
-                " OR device_id IN ('nobody-registered-this', 'id with spaces')",
-                (f"{prefix}%",),
-            )
-        )
+    reasons = _reasons(db, prefix)
     assert reasons == sorted([reason for _, _, reason in bad] + ["wrong_type"])
 
 
@@ -103,7 +95,7 @@ async def test_shared_subscription_splits_the_load(db: str, mqtt_url: str, prefi
         running(config(db, mqtt_url, share_group=group)) as two,
     ):
         await asyncio.to_thread(publish_all, mqtt_url, messages)
-        await wait_for(lambda: one.metrics.messages_acked + two.metrics.messages_acked >= 3000)
+        await wait_for(lambda: _rows(db, prefix) >= 3000)
         assert one.metrics.messages_received > 0
         assert two.metrics.messages_received > 0
         # A shared broker may add other devices' retained statuses, never fewer messages.
@@ -118,7 +110,9 @@ async def test_metrics_endpoint(db: str, mqtt_url: str, prefix: str) -> None:
     messages = list(fleet.messages(start=datetime.now(UTC) - timedelta(hours=1), count=30))
     async with running(config(db, mqtt_url, metrics_port=port)) as ingest:
         await asyncio.to_thread(publish_all, mqtt_url, [*messages, (messages[0][0], b"{")])
-        await wait_for(lambda: ingest.metrics.messages_acked >= 31)
+        await wait_for(
+            lambda: _rows(db, prefix) >= 30 and ingest.metrics.quarantined["bad_json"] >= 1
+        )
         body = await asyncio.to_thread(
             lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
         )
@@ -132,3 +126,21 @@ async def test_metrics_endpoint(db: str, mqtt_url: str, prefix: str) -> None:
     )
     assert int(acked.split()[1]) >= 31  # plus any retained statuses a shared broker holds
     assert "civicpulse_ingest_batch_seconds_count" in text
+
+
+# Completion is judged by this test's own rows: a shared broker may hold other devices' retained
+# statuses, which ingest also receives and acknowledges, so message counts can run ahead.
+def _rows(db: str, prefix: str) -> int:
+    return sum(stored(db, prefix).values())
+
+
+def _reasons(db: str, prefix: str) -> list[str]:
+    with psycopg.connect(db) as conn:
+        return sorted(
+            str(r[0])
+            for r in conn.execute(
+                "SELECT reason FROM quarantine WHERE device_id LIKE %s OR device_id IS NULL"
+                " OR device_id IN ('nobody-registered-this', 'id with spaces')",
+                (f"{prefix}%",),
+            )
+        )
