@@ -29,7 +29,7 @@ def config(database_url: str, mqtt_url: str, **overrides: object) -> IngestConfi
         "database_url": database_url,
         "mqtt_url": mqtt_url,
         "client_id": f"test-ingest-{uuid.uuid4().hex[:10]}",
-        "session_expiry": 120,
+        "session_expiry": 30,  # long enough for a broker restart; short on a shared broker
     }
     values.update(overrides)
     return IngestConfig(**values)  # type: ignore[arg-type]
