@@ -36,6 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `civicpulse devices list | head`
+        with contextlib.suppress(OSError):
+            sys.stdout.close()
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,11 +76,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_parsers(sub)
 
-    p = sub.add_parser("simulate", help="publish readings of a simulated fleet")
-    p.add_argument("--devices", type=int, default=30)
-    p.add_argument("--rounds", type=int, default=10)
-    p.add_argument("--register", action="store_true", help="register the fleet first")
-    p.set_defaults(run=_simulate)
+    from civicpulse.cli_simulate import add_parser as add_simulate_parser
+
+    add_simulate_parser(sub)
     return parser
 
 
@@ -204,39 +206,6 @@ def _services_up(settings: Settings, _args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, lambda *_: done.set())
         with contextlib.suppress(KeyboardInterrupt):
             done.wait()
-    return 0
-
-
-def _simulate(settings: Settings, args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime, timedelta
-
-    from civicpulse.db import connect
-    from devices.registry import Device
-    from devices.registry_db import upsert
-    from simulators.fleet import Fleet
-    from simulators.publisher import publish_all
-
-    database_url, mqtt_url = _configured(settings)
-    per_type = max(1, args.devices // 3)
-    fleet = Fleet.create(air_quality=per_type, parking_bay=per_type, smart_meter=per_type)
-    if args.register:
-
-        async def register() -> None:
-            async with await connect(database_url) as conn:
-                await upsert(
-                    conn,
-                    [
-                        Device(d.device_id, d.device_type, None, d.latitude, d.longitude, d.zone)
-                        for d in fleet.devices
-                    ],
-                )
-
-        asyncio.run(register())
-    start = datetime.now(UTC) - timedelta(minutes=args.rounds)
-    count = publish_all(
-        mqtt_url, fleet.messages(start=start, count=len(fleet.devices) * args.rounds)
-    )
-    print(f"published {count} messages from {len(fleet.devices)} devices (all acknowledged)")
     return 0
 
 

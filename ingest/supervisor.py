@@ -43,30 +43,46 @@ def plan(
 
 
 def merge_metrics(texts: list[str]) -> str:
-    """Sum samples of the same name and labels across workers (gauges included: they are
-    per-worker amounts such as pending messages); keep the first worker's HELP/TYPE lines."""
-    order: list[str] = []
+    """Sum samples of the same name and labels across workers, keeping each metric family's
+    HELP, TYPE and samples together (the exposition format requires it). Gauges are summed too:
+    they are per-worker amounts such as pending messages, except the broker's own drop counter,
+    which every worker reports alike."""
+    families: dict[str, list[str]] = {}
     totals: dict[str, float] = defaultdict(float)
     for text in texts:
         for line in text.splitlines():
-            if not line or line.startswith("#"):
-                if line and line not in order:
-                    order.append(line)
+            if not line:
                 continue
-            name, _, value = line.rpartition(" ")
-            if name not in totals:
-                order.append(name)
-            totals[name] += float(value)
-    # broker_dropped is the broker's own counter: every worker reports the same number.
-    return (
-        "\n".join(
-            f"{line} {totals[line] / (len(texts) if 'broker_dropped' in line else 1):g}"
-            if line in totals
-            else line
-            for line in order
-        )
-        + "\n"
-    )
+            if line.startswith("#"):
+                parts = line.split()
+                family = parts[2] if len(parts) > 2 else line
+                lines = families.setdefault(family, [])
+                if line not in lines:
+                    lines.append(line)
+                continue
+            sample, _, number = line.rpartition(" ")
+            family = _family(sample, families)
+            lines = families.setdefault(family, [])
+            if sample not in totals:
+                lines.append(sample)
+            totals[sample] += float(number)
+    out = []
+    for lines in families.values():
+        for line in lines:
+            if line in totals:
+                total = totals[line] / (len(texts) if "broker_dropped" in line else 1)
+                out.append(f"{line} {total:g}")
+            else:
+                out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _family(sample: str, known: dict[str, list[str]]) -> str:
+    name = sample.split("{", 1)[0]
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix) and name.removesuffix(suffix) in known:
+            return name.removesuffix(suffix)
+    return name
 
 
 async def supervise(

@@ -24,14 +24,28 @@ from tests.ingest_harness import register, stored
 pytestmark = pytest.mark.slow
 
 
-def test_merge_metrics_sums_workers() -> None:
-    one = '# TYPE civicpulse_x counter\ncivicpulse_x 3\ncivicpulse_y{a="b"} 1\ncivicpulse_broker_dropped_messages 7\n'
-    two = "# TYPE civicpulse_x counter\ncivicpulse_x 4\ncivicpulse_broker_dropped_messages 7\n"
-    merged = merge_metrics([one, two]).splitlines()
-    assert merged == [
+def test_merge_metrics_sums_workers_and_keeps_families_together() -> None:
+    one = (
+        "# HELP civicpulse_x X.\n# TYPE civicpulse_x counter\n"
+        'civicpulse_x{t="a"} 3\n'
+        '# TYPE civicpulse_h histogram\ncivicpulse_h_bucket{le="1"} 1\ncivicpulse_h_count 1\n'
+        "# TYPE civicpulse_broker_dropped_messages gauge\ncivicpulse_broker_dropped_messages 7\n"
+    )
+    two = (
+        "# HELP civicpulse_x X.\n# TYPE civicpulse_x counter\n"
+        'civicpulse_x{t="a"} 4\ncivicpulse_x{t="b"} 1\n'
+        '# TYPE civicpulse_h histogram\ncivicpulse_h_bucket{le="1"} 2\ncivicpulse_h_count 2\n'
+        "# TYPE civicpulse_broker_dropped_messages gauge\ncivicpulse_broker_dropped_messages 7\n"
+    )
+    assert merge_metrics([one, two]).splitlines() == [
+        "# HELP civicpulse_x X.",
         "# TYPE civicpulse_x counter",
-        "civicpulse_x 7",
-        'civicpulse_y{a="b"} 1',
+        'civicpulse_x{t="a"} 7',
+        'civicpulse_x{t="b"} 1',
+        "# TYPE civicpulse_h histogram",
+        'civicpulse_h_bucket{le="1"} 3',
+        "civicpulse_h_count 3",
+        "# TYPE civicpulse_broker_dropped_messages gauge",
         "civicpulse_broker_dropped_messages 7",
     ]
 

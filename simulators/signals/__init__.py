@@ -1,0 +1,1 @@
+"""Pure, seeded signal models: weather, air quality, household energy, parking occupancy."""
