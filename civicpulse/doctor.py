@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from paho.mqtt.enums import MQTTProtocolVersion
 
 from civicpulse.broker import BrokerAddress, make_client
 from civicpulse.db import connect, server_info
@@ -91,7 +92,19 @@ async def _database(report: Report, url: str) -> None:
 def _broker(report: Report, url: str) -> None:
     report.lines.append(f"broker    {redact(url)}")
     address = BrokerAddress.parse(url)
-    client = make_client(address, "civicpulse-doctor")
+    for protocol in (MQTTProtocolVersion.MQTTv5, MQTTProtocolVersion.MQTTv311):
+        refused = _probe(report, address, protocol)
+        if not refused:
+            return
+        report.lines.append(
+            "  MQTT 5 refused; trying MQTT 3.1.1 (set CIVICPULSE_MQTT_PROTOCOL=3.1.1)"
+        )
+    report.problems.append("broker: refused MQTT 5 and MQTT 3.1.1 connections")
+
+
+def _probe(report: Report, address: BrokerAddress, protocol: MQTTProtocolVersion) -> bool:
+    """Connect and read $SYS; returns True when the broker refused this protocol version."""
+    client = make_client(address, "civicpulse-doctor", protocol=protocol)
     seen: dict[str, str] = {}
     connected = threading.Event()
     got_all = threading.Event()
@@ -113,12 +126,16 @@ def _broker(report: Report, url: str) -> None:
         client.connect(address.host, address.port, keepalive=10)
     except OSError as error:
         report.problems.append(f"broker: {error}")
-        return
+        return False
     client.loop_start()
     try:
         if not connected.wait(10):
+            if protocol == MQTTProtocolVersion.MQTTv5:
+                return True  # brokers without MQTT 5 may simply drop the connection
             report.problems.append("broker: no CONNACK within 10 s")
-            return
+            return False
+        if "protocol" in seen.get("connack", "").lower():
+            return True
         got_all.wait(3)
         report.lines.append(f"  connect: {seen.get('connack')}")
         report.lines.append(f"  {seen.get(wanted[0], 'version not published in $SYS')}")
@@ -130,6 +147,7 @@ def _broker(report: Report, url: str) -> None:
                     f"the broker dropped {dropped.strip()} messages: raise max_queued_messages"
                     " (see docs/operations.md)"
                 )
+        return False
     finally:
         client.disconnect()
         client.loop_stop()

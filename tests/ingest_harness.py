@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -30,6 +31,8 @@ def config(database_url: str, mqtt_url: str, **overrides: object) -> IngestConfi
         "mqtt_url": mqtt_url,
         "client_id": f"test-ingest-{uuid.uuid4().hex[:10]}",
         "session_expiry": 30,  # long enough for a broker restart; short on a shared broker
+        # "3.1.1" for brokers without MQTT 5 (the embedded amqtt sets it; CI may too).
+        "protocol": os.environ.get("CIVICPULSE_TEST_MQTT_PROTOCOL", "5"),
     }
     values.update(overrides)
     return IngestConfig(**values)  # type: ignore[arg-type]

@@ -151,7 +151,11 @@ def test_demo_against_configured_services(db: str, mqtt_url: str) -> None:
         "9",
         "--rounds",
         "20",
-        env={"CIVICPULSE_DATABASE_URL": db, "CIVICPULSE_MQTT_URL": mqtt_url},
+        env={
+            "CIVICPULSE_DATABASE_URL": db,
+            "CIVICPULSE_MQTT_URL": mqtt_url,
+            "CIVICPULSE_MQTT_PROTOCOL": os.environ.get("CIVICPULSE_TEST_MQTT_PROTOCOL", "5"),
+        },
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import psycopg
+import pytest
 
 from civicpulse.embedded import free_port
 from devices.contract import telemetry_topic
@@ -85,6 +86,7 @@ async def test_bad_messages_are_quarantined_and_ingest_keeps_going(
     assert reasons == sorted([reason for _, _, reason in bad] + ["wrong_type"])
 
 
+@pytest.mark.mosquitto_only
 async def test_shared_subscription_splits_the_load(db: str, mqtt_url: str, prefix: str) -> None:
     fleet = Fleet.create(air_quality=5, parking_bay=5, smart_meter=5, prefix=prefix)
     await register(db, fleet)

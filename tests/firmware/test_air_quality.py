@@ -8,6 +8,8 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from devices.contract import status_topic, telemetry_topic
 from tests.firmware.fakes import World, pms5003_frame
 from tests.firmware.harness import (
@@ -65,6 +67,7 @@ async def test_readings_stored_exactly(
     assert statuses(db, device) == [True]  # "online"; the clean DISCONNECT kept the will back
 
 
+@pytest.mark.mosquitto_only
 async def test_backlog_after_wifi_outage_arrives_in_batches_exactly_once(
     db: str, mqtt_url: str, prefix: str, world: World, tmp_path: Path
 ) -> None:
@@ -93,6 +96,7 @@ async def test_backlog_after_wifi_outage_arrives_in_batches_exactly_once(
     assert statuses(db, device) == [True, False, True]  # the will fired when the link died
 
 
+@pytest.mark.mosquitto_only
 async def test_will_reports_offline_when_the_power_goes(
     db: str, mqtt_url: str, prefix: str, world: World, tmp_path: Path
 ) -> None:

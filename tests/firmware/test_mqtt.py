@@ -94,6 +94,7 @@ def listener(mqtt_url: str, prefix: str) -> Iterator[Listener]:
     watcher.close()
 
 
+@pytest.mark.mosquitto_only
 def test_broker_accepts_what_the_client_sends(
     mqtt_url: str, prefix: str, listener: Listener
 ) -> None:
@@ -120,6 +121,7 @@ def test_keepalive_pings_keep_a_quiet_connection_open(mqtt_url: str) -> None:
     client.disconnect()
 
 
+@pytest.mark.mosquitto_only
 def test_will_only_on_an_unclean_end(mqtt_url: str, prefix: str, listener: Listener) -> None:
     clean = _client(mqtt_url, will=(f"fwtest/{prefix}/clean", b"offline", 1, False))
     clean.connect()

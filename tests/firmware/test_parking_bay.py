@@ -8,6 +8,8 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from devices.contract import telemetry_topic
 from tests.firmware.fakes import World
 from tests.firmware.harness import (
@@ -81,6 +83,7 @@ async def test_changes_and_heartbeats_across_deep_sleep(
     assert world.ntp_syncs == 1
 
 
+@pytest.mark.mosquitto_only
 async def test_backlog_survives_deep_sleep_through_an_outage(
     db: str, mqtt_url: str, prefix: str, world: World, tmp_path: Path
 ) -> None:
