@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import orjson
+import psycopg
 
 from civicpulse.db import connect
 from civicpulse.migrate import migrate
 from civicpulse.services import services
 from civicpulse.settings import Settings
 from devices.contract import status_topic, telemetry_topic
-from devices.registry import Device
-from devices.registry_db import upsert
+from devices.health_db import fleet_health
+from devices.registry import validate
+from devices.registry_db import list_zones, upsert, upsert_zones, zones_of
+from devices.sample_city import build
+from devices.types import DEVICE_TYPES
 from ingest.service import Ingest, IngestConfig
-from simulators.fleet import Fleet, faulty_messages
+from simulators.fleet import Fleet, SimDevice, faulty_messages
 from simulators.publisher import publish_all
 
 
@@ -46,21 +52,30 @@ async def _demo(
     print(f"storage mode: {report.mode} ({report.reason})")
     per_type = max(1, devices // 3)
     run_id = datetime.now(UTC).strftime("%H%M%S")
-    fleet = Fleet.create(
-        air_quality=per_type, parking_bay=per_type, smart_meter=per_type, prefix=f"demo{run_id}"
+    # The bundled sample city, scaled to the demo, its ids prefixed so that runs stay apart.
+    city = build(homes=per_type, bays=per_type, monitors=per_type)
+    order = {"air_quality": 0, "parking_bay": 1, "smart_meter": 2}
+    registered = [
+        validate(dataclasses.replace(d, device_id=f"demo{run_id}-{d.device_id}"), DEVICE_TYPES)
+        for d in sorted(city.devices, key=lambda d: order.get(d.device_type, 3))
+        if d.device_type in order
+    ]
+    fleet = Fleet(
+        [
+            SimDevice(d.device_id, d.device_type, d.latitude or 0.0, d.longitude or 0.0, "")
+            for d in registered
+        ]
     )
     async with await connect(database_url) as conn:
-        await upsert(
-            conn,
-            [
-                Device(d.device_id, d.device_type, latitude=d.latitude, longitude=d.longitude)
-                for d in fleet.devices
-            ],
-        )
-    print(f"registered {len(fleet.devices)} devices ({per_type} of each type)")
+        await upsert_zones(conn, city.zones)
+        await upsert(conn, registered)
+    print(
+        f"registered {len(registered)} devices of the sample city ({per_type} of each type)"
+        f" in {len(city.zones)} zones"
+    )
 
     now = datetime.now(UTC).replace(microsecond=0)
-    start = now - timedelta(minutes=rounds + 10)
+    start = now - timedelta(minutes=rounds)
     clean = list(fleet.messages(start=start, count=len(fleet.devices) * rounds))
     # A device back from an outage sends its buffered readings as one batch (older timestamps).
     bay = fleet.devices[per_type]
@@ -148,6 +163,7 @@ async def _demo(
         print("NO2 by hour across the fleet (µg/m³, from the hourly rollup):")
         for bucket, no2, samples in await cur.fetchall():
             print(f"  {bucket:%Y-%m-%d %H:%M}Z  {no2:>6}  ({samples} readings)")
+        await _health_by_ward(conn, f"demo{run_id}-")
     # A shared broker may also hand ingest other devices' retained statuses: more, never fewer.
     extra = m.messages_acked - published
     if extra < 0:
@@ -157,3 +173,22 @@ async def _demo(
         print(f"\n(ingest also stored {extra} retained status messages already on the broker)")
     print("\nevery message committed before its ack")
     return 0
+
+
+async def _health_by_ward(conn: psycopg.AsyncConnection[tuple[object, ...]], prefix: str) -> None:
+    """What an officer sees first: each ward's devices by health state."""
+    report = [
+        h
+        for h in await fleet_health(conn, DEVICE_TYPES, now=datetime.now(UTC))
+        if h.device_id.startswith(prefix)
+    ]
+    membership = await zones_of(conn)
+    names = {z.zone_id: z.name for z in await list_zones(conn)}
+    by_ward: dict[str, Counter[str]] = {}
+    for h in report:
+        for zone in membership.get(h.device_id, []):
+            if zone.startswith("ward-"):
+                by_ward.setdefault(names.get(zone, zone), Counter())[h.state] += 1
+    print("device health by ward (this run's devices):")
+    for ward, states in sorted(by_ward.items()):
+        print(f"  {ward:28} " + ", ".join(f"{n} {state}" for state, n in sorted(states.items())))
