@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from civicpulse.errors import CivicPulseError, ConfigError
+from civicpulse.errors import CivicPulseError
 from civicpulse.settings import Settings
 
 
@@ -82,31 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configured(settings: Settings) -> tuple[str, str]:
-    """Both service URLs; long-running services do not start embedded ones behind your back."""
-    if settings.database_url is None or settings.mqtt_url is None:
-        name = "CIVICPULSE_DATABASE_URL" if settings.database_url is None else "CIVICPULSE_MQTT_URL"
-        raise ConfigError(
-            name, "not set; set it, or run `civicpulse services up` and export its URLs"
-        )
-    return settings.database_url, settings.mqtt_url
-
-
-def _database_url(settings: Settings) -> str:
-    if settings.database_url is None:
-        raise ConfigError(
-            "CIVICPULSE_DATABASE_URL",
-            "not set (or run `civicpulse services up` and export its URLs)",
-        )
-    return settings.database_url
-
-
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
     from civicpulse.migrate import Policies, migrate
 
     report = asyncio.run(
         migrate(
-            _database_url(settings),
+            settings.require_database_url(),
             timescaledb=settings.timescaledb,
             chunk_interval_days=settings.chunk_interval_days,
             policies=Policies(
@@ -130,7 +111,7 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from ingest.service import IngestConfig, limits_from, run_ingest
     from ingest.sessions import retire_unused
 
-    database_url, mqtt_url = _configured(settings)
+    database_url, mqtt_url = settings.require_services()
     workers = args.workers or settings.ingest_workers
     client_id = args.client_id or settings.ingest_client_id
     share_group = args.share_group or settings.ingest_share_group

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from civicpulse.cli_registry import database_url
 from civicpulse.db import connect
 from civicpulse.errors import ConfigError
 from civicpulse.settings import Settings
@@ -92,7 +91,7 @@ def _provision(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError("--secrets-out", f"{args.secrets_out} exists; secrets are written once")
 
     async def run() -> list[tuple[str, str]]:
-        async with await connect(database_url(settings)) as conn:
+        async with await connect(settings.require_database_url()) as conn:
             return await provision(conn, args.device_ids or None, rotate=args.rotate)
 
     issued = asyncio.run(run())
@@ -114,7 +113,7 @@ def _provision(settings: Settings, args: argparse.Namespace) -> int:
 
 def _revoke(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> None:
-        async with await connect(database_url(settings)) as conn:
+        async with await connect(settings.require_database_url()) as conn:
             await revoke(conn, args.device_id)
 
     asyncio.run(run())
@@ -125,7 +124,7 @@ def _revoke(settings: Settings, args: argparse.Namespace) -> int:
 
 def _account(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> str:
-        async with await connect(database_url(settings)) as conn:
+        async with await connect(settings.require_database_url()) as conn:
             return await service_account(conn, args.username)
 
     secret = asyncio.run(run())
@@ -144,7 +143,7 @@ def _publish(settings: Settings, args: argparse.Namespace) -> None:
     directory = args.broker_dir or settings.broker_config_dir
 
     async def accounts() -> list[Account]:
-        async with await connect(database_url(settings)) as conn:
+        async with await connect(settings.require_database_url()) as conn:
             return await active_accounts(conn)
 
     found = asyncio.run(accounts())

@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from civicpulse.db import connect
-from civicpulse.errors import ConfigError, RegistryError
+from civicpulse.errors import RegistryError
 from civicpulse.settings import Settings
 from devices.health import Health
 from devices.registry import Device, Zone, validate
@@ -83,15 +83,6 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(run=_city_load)
 
 
-def database_url(settings: Settings) -> str:
-    if settings.database_url is None:
-        raise ConfigError(
-            "CIVICPULSE_DATABASE_URL",
-            "not set (or run `civicpulse services up` and export its URLs)",
-        )
-    return settings.database_url
-
-
 def _add(settings: Settings, args: argparse.Namespace) -> int:
     attributes = {}
     for pair in args.attr:
@@ -118,7 +109,7 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
     )
 
     async def run() -> None:
-        async with await connect(database_url(settings)) as conn:
+        async with await connect(settings.require_database_url()) as conn:
             await upsert(conn, [device])
 
     asyncio.run(run())
@@ -135,7 +126,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
         devices, zones = read_geojson(path.read_bytes(), DEVICE_TYPES)
 
     async def run() -> None:
-        async with await connect(database_url(settings)) as conn:
+        async with await connect(settings.require_database_url()) as conn:
             if zones:
                 await upsert_zones(conn, zones)
             await upsert(conn, devices)
@@ -147,7 +138,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> tuple[list[Device], list[Zone]]:
-        async with await connect(database_url(settings)) as conn:
+        async with await connect(settings.require_database_url()) as conn:
             return await list_devices(conn), await list_zones(conn)
 
     devices, zones = asyncio.run(run())
@@ -160,7 +151,7 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> None:
-        async with await connect(database_url(settings)) as conn:
+        async with await connect(settings.require_database_url()) as conn:
             membership = await zones_of(conn)
             for d in await list_devices(conn, zone=args.zone):
                 where = f"{d.latitude},{d.longitude}" if d.latitude is not None else "-"
@@ -190,7 +181,7 @@ def _health(settings: Settings, args: argparse.Namespace) -> int:
     from devices.health_db import fleet_health
 
     async def run() -> list[Health]:
-        async with await connect(database_url(settings)) as conn:
+        async with await connect(settings.require_database_url()) as conn:
             return await fleet_health(
                 conn,
                 DEVICE_TYPES,
@@ -226,7 +217,7 @@ def _zones_import(settings: Settings, args: argparse.Namespace) -> int:
         raise RegistryError("-", "this file has devices too: use `civicpulse devices import`")
 
     async def run() -> None:
-        async with await connect(database_url(settings)) as conn:
+        async with await connect(settings.require_database_url()) as conn:
             await upsert_zones(conn, zones)
 
     asyncio.run(run())
@@ -236,7 +227,7 @@ def _zones_import(settings: Settings, args: argparse.Namespace) -> int:
 
 def _zones_list(settings: Settings, _args: argparse.Namespace) -> int:
     async def run() -> None:
-        async with await connect(database_url(settings)) as conn:
+        async with await connect(settings.require_database_url()) as conn:
             cur = await conn.execute(
                 "SELECT z.zone_id, z.kind, z.name, count(dz.device_id) FROM zones z"
                 " LEFT JOIN device_zones dz USING (zone_id) GROUP BY 1, 2, 3 ORDER BY 2, 1"
@@ -255,7 +246,7 @@ def _city_load(settings: Settings, args: argparse.Namespace) -> int:
     devices = [validate(d, DEVICE_TYPES) for d in city.devices]
 
     async def run() -> None:
-        async with await connect(database_url(settings)) as conn:
+        async with await connect(settings.require_database_url()) as conn:
             await upsert_zones(conn, city.zones)
             await upsert(conn, devices)
 

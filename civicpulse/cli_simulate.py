@@ -6,7 +6,6 @@ import argparse
 import asyncio
 from typing import Any
 
-from civicpulse.cli_registry import database_url
 from civicpulse.db import connect
 from civicpulse.errors import ConfigError
 from civicpulse.settings import Settings
@@ -83,13 +82,13 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
     )
     devices: list[CityDevice] | None = None
     if args.from_registry:
-        registered = asyncio.run(_registered(database_url(settings)))
+        registered = asyncio.run(_registered(settings.require_database_url()))
         devices = [device_from_record(_record(d)) for d in registered if d.latitude is not None]
         if not devices:
             raise ConfigError("--from-registry", "no registered device has a location")
 
     def register(plan: Plan) -> None:
-        asyncio.run(_register(database_url(settings), plan.devices))
+        asyncio.run(_register(settings.require_database_url(), plan.devices))
 
     report = run_simulation(
         scenario,

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from civicpulse.errors import ConfigError
+
 
 def _default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "civicpulse"
@@ -65,3 +67,22 @@ class Settings(BaseSettings):
     max_age_days: int = 400
 
     log_level: str = "INFO"
+
+    def require_database_url(self) -> str:
+        """The database URL for commands that need one configured (only the demo embeds)."""
+        if self.database_url is None:
+            raise ConfigError(
+                "CIVICPULSE_DATABASE_URL",
+                "not set (or run `civicpulse services up` and export its URLs)",
+            )
+        return self.database_url
+
+    def require_services(self) -> tuple[str, str]:
+        """Database and broker URLs; long-running services never start embedded ones."""
+        database_url = self.require_database_url()
+        if self.mqtt_url is None:
+            raise ConfigError(
+                "CIVICPULSE_MQTT_URL",
+                "not set (or run `civicpulse services up` and export its URLs)",
+            )
+        return database_url, self.mqtt_url
