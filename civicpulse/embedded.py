@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -361,18 +362,19 @@ class _ChildProcess:
         self.proc = None
 
 
-class _Service:
+class _Service(ABC):
     """Start/stop locking, context manager and exit hook shared by both services."""
 
     _child: _ChildProcess
     _lock: threading.RLock
 
+    @abstractmethod
     def start(self) -> None:
-        """Start the server (implemented by subclasses)."""
-        raise NotImplementedError
+        """Start the server."""
 
+    @abstractmethod
     def _stop_on_exit(self) -> None:
-        raise NotImplementedError
+        """Stop the server when the interpreter exits."""
 
     @property
     def running(self) -> bool:

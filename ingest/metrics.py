@@ -149,7 +149,7 @@ async def serve_text(render: Callable[[], str], host: str, port: int) -> asyncio
             asyncio.LimitOverrunError,
             ConnectionError,
         ):
-            pass
+            pass  # a scraper that hung up or sent garbage: nothing to answer
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError):
