@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -22,6 +23,8 @@ from ingest.batching import Backoff
 from ingest.metrics import serve_text
 
 logger = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,7 @@ async def supervise(
                 worker.share_group,
                 *extra_args,
                 env=env,
+                preexec_fn=_die_with_parent,
             )
             logger.info("worker %s started (pid %d)", worker.client_id, process.pid)
             waiter = asyncio.create_task(process.wait())
@@ -126,7 +130,9 @@ async def supervise(
                     process.send_signal(signal.SIGTERM)
                 code = await waiter
                 stop.cancel()
-                return code
+                # A worker still starting dies of the SIGTERM itself, before it could receive or
+                # acknowledge anything: that is a clean stop too.
+                return 0 if code == -signal.SIGTERM else code
             stop.cancel()
             code = waiter.result()
             delay = backoff.delay(restarts[index])
@@ -149,6 +155,17 @@ async def supervise(
             server.close()
             await server.wait_closed()
     return 0 if all(code == 0 for code in codes) else 1
+
+
+def _die_with_parent() -> None:
+    """In the worker, before exec: ask Linux for SIGTERM when the supervisor dies, even by
+    SIGKILL. An orphaned worker would otherwise fight a restarted supervisor's worker of the same
+    client id for the broker session, each connection taking the other's over. Elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: the supervisor still forwards SIGTERM on a clean stop
 
 
 def _scrape_all(workers: list[WorkerPlan]) -> str:

@@ -132,3 +132,25 @@ def test_workers_scale_up_and_down_without_stranding_messages(
     drained = int(text.split("retired 2 sessions holding ")[1].split()[0])
     assert drained == 3000  # exactly what was published while ingest was down
     assert sum(stored(db, prefix).values()) == len(messages)
+
+
+def test_workers_stop_when_the_supervisor_is_killed(
+    db: str, own_broker: EmbeddedBroker, prefix: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "ingest.log"
+    supervisor = _start(db, own_broker, f"cp-{prefix}", log, "--workers", "2")
+    _wait(lambda: log.read_text().count("subscribed to $share/civicpulse-ingest/") >= 2)
+    workers = _children(supervisor.pid)
+    assert len(workers) == 2
+    supervisor.kill()  # SIGKILL: no chance to forward anything
+    supervisor.wait(10)
+    _wait(lambda: not any(Path(f"/proc/{pid}").exists() and _alive(pid) for pid in workers), 30)
+    assert log.read_text().count("ingest stopped") >= 2  # they drained and exited cleanly
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
