@@ -13,6 +13,7 @@ COPY pyproject.toml README.md ./
 COPY civicpulse/ civicpulse/
 COPY devices/ devices/
 COPY ingest/ ingest/
+COPY storage/ storage/
 COPY simulators/ simulators/
 RUN pip install . && rm -rf /src
 

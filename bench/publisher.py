@@ -22,14 +22,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.mqttwire import (
+from civicpulse.mqtt.packets import (
+    DISCONNECT_PACKET,
     MAX_PACKET_ID,
     PubackReader,
     check_connack,
-    connect_packet,
     packet_id,
-    publish_packet,
 )
+from civicpulse.mqtt.packets import connect as connect_packet
+from civicpulse.mqtt.packets import publish as publish_packet
 from devices.contract import telemetry_topic
 
 _CHUNK = 500
@@ -43,7 +44,7 @@ def encode(path: Path) -> list[bytes]:
         for index, line in enumerate(lines):
             device_id, _, payload = line.rstrip(b"\n").partition(b" ")
             topic = telemetry_topic(device_id.decode())
-            packets.append(publish_packet(topic, payload, packet_id(index)))
+            packets.append(publish_packet(topic.encode(), payload, packet_id=packet_id(index)))
     return packets
 
 
@@ -61,7 +62,7 @@ def connect(host: str, port: int, client_id: str) -> socket.socket:
     """An MQTT 3.1.1 connection with a clean session, CONNACK checked."""
     sock = socket.create_connection((host, port), timeout=30)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.sendall(connect_packet(client_id))
+    sock.sendall(connect_packet(client_id, keepalive=0))
     check_connack(_read_exactly(sock, 4))
     sock.settimeout(None)
     return sock
@@ -108,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cpu = time.process_time()
     try:
         first, last = publish(sock, packets, args.window)
-        sock.sendall(b"\xe0\x00")  # DISCONNECT
+        sock.sendall(DISCONNECT_PACKET)
     finally:
         sock.close()
     result = {

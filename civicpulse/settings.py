@@ -5,16 +5,24 @@ Libraries below the entry points never read the environment: they receive these 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from civicpulse.errors import ConfigError
 
 
 def _default_data_dir() -> Path:
+    """Where embedded services keep their data.
+
+    Under root they run as a service account, which must own its data without CivicPulse
+    opening up root's home: ``/var/lib/civicpulse``. Otherwise the user's own data directory.
+    """
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/civicpulse")
     return Path.home() / ".local" / "share" / "civicpulse"
 
 
@@ -86,3 +94,13 @@ class Settings(BaseSettings):
                 "not set (or run `civicpulse services up` and export its URLs)",
             )
         return database_url, self.mqtt_url
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment; a bad value is a :class:`ConfigError`."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = "CIVICPULSE_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise ConfigError(name, f"{first['msg']} (got {first.get('input')!r})") from None

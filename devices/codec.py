@@ -1,7 +1,10 @@
 """Decode MQTT messages of the device contract into readings and rejections. Pure: no I/O.
 
 ``decode_message`` never raises on bad input: every problem becomes a :class:`Rejection` with a
-reason and a human-readable detail, so that ingest can quarantine it and keep running.
+reason and a human-readable detail, so that ingest can quarantine it and keep running. Telemetry
+goes to the device type's own ``decode`` when its plugin has one (a binary format, a network
+server's uplinks), else to the contract's JSON/SenML codec; either way :func:`decode_item`
+validates each reading against the type's fields.
 """
 
 from __future__ import annotations
@@ -44,6 +47,32 @@ def decode_message(
         )
     if channel == "status":
         return _decode_status(device_id, payload, received_at)
+    if device_type.decode is not None:
+        return device_type.decode(
+            payload,
+            device_type=device_type,
+            device_id=device_id,
+            received_at=received_at,
+            limits=limits,
+        )
+    return decode_json_payload(
+        payload,
+        device_type=device_type,
+        device_id=device_id,
+        received_at=received_at,
+        limits=limits,
+    )
+
+
+def decode_json_payload(
+    payload: bytes,
+    *,
+    device_type: DeviceType,
+    device_id: str,
+    received_at: datetime,
+    limits: Limits,
+) -> Decoded:
+    """The contract's own telemetry format: one JSON object, a JSON array of them, or SenML."""
     try:
         document = orjson.loads(payload)
     except orjson.JSONDecodeError as error:

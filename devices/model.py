@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, Protocol
+
+from devices.contract import Limits
 
 FieldKind = Literal["float", "bool"]
 Value = float | bool
@@ -28,9 +30,33 @@ class FieldSpec:
     maximum: float | None = None
 
 
+class PayloadDecoder(Protocol):
+    """A type's own telemetry format (binary, a network server's uplink JSON, …).
+
+    Called with a telemetry payload of a registered device of this type, within the contract's
+    size limit; returns readings and rejections, and never raises on bad input (a raise is
+    quarantined as ``decoder_error``). Types without one use the contract's JSON/SenML codec.
+    """
+
+    def __call__(
+        self,
+        payload: bytes,
+        *,
+        device_type: DeviceType,
+        device_id: str,
+        received_at: datetime,
+        limits: Limits,
+    ) -> Decoded: ...
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceType:
-    """A device type plugin: its fields, the table that stores it and sample payloads."""
+    """A device type plugin: everything about one kind of device, in one place.
+
+    Its fields decide the columns of its readings table and of its hourly and daily rollups
+    (``civicpulse db migrate`` creates and extends them), the codec's validation, and the
+    registry's attributes (``devices.attributes``).
+    """
 
     name: str
     description: str
@@ -40,6 +66,11 @@ class DeviceType:
     expected_interval_s: int
     """How often a healthy device of this type reports (readings or heartbeats), in seconds."""
     samples: tuple[bytes, ...] = ()
+    personal: bool = False
+    """Readings describe a household: readers see them only through the consent views, at the
+    granularity each household allowed (``<prefix>_*_permitted``)."""
+    decode: PayloadDecoder | None = None
+    """The type's own payload decoder; ``None`` for the contract's JSON/SenML codec."""
     by_name: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
     columns: tuple[str, ...] = field(init=False, repr=False, compare=False)
     """Column names of the type's table after the common ones, in table order."""
@@ -47,6 +78,11 @@ class DeviceType:
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_name", {f.name: f for f in self.fields})
         object.__setattr__(self, "columns", tuple(f.name for f in self.fields))
+
+    @property
+    def prefix(self) -> str:
+        """The stem of its rollup relations: ``<prefix>_hourly``, ``<prefix>_daily``."""
+        return self.table.removesuffix("_readings")
 
 
 class Reason(StrEnum):

@@ -51,7 +51,9 @@ def read_csv(stream: IO[str], types: Mapping[str, DeviceType]) -> list[Device]:
     for line, row in enumerate(reader, start=2):
         try:
             devices.append(validate(_device(row), types))
-        except (RegistryError, ValueError) as error:
+        except RegistryError as error:
+            raise RegistryError(error.device_id, f"CSV line {line}: {error.detail}") from error
+        except ValueError as error:
             raise RegistryError(row.get("device_id") or "?", f"CSV line {line}: {error}") from error
     return devices
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 
-import psycopg
-
 from devices.contract import parse_topic
 from devices.model import DeviceType
+from storage.connection import Conn
+from storage.registry import device_types
 
 
 class DeviceCache:
@@ -30,14 +30,10 @@ class DeviceCache:
     def __len__(self) -> int:
         return len(self._known)
 
-    async def load_all(self, conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
-        cur = await conn.execute("SELECT device_id, device_type FROM devices")
-        self._remember(await cur.fetchall())
-        await conn.rollback()
+    async def load_all(self, conn: Conn) -> None:
+        self._remember(await device_types(conn))
 
-    async def resolve(
-        self, conn: psycopg.AsyncConnection[tuple[object, ...]], topics: Iterable[str]
-    ) -> None:
+    async def resolve(self, conn: Conn, topics: Iterable[str]) -> None:
         """Fetch the devices of ``topics`` that are not cached yet."""
         now = time.monotonic()
         wanted: set[str] = set()
@@ -53,18 +49,14 @@ class DeviceCache:
                 wanted.add(device_id)
         if not wanted:
             return
-        cur = await conn.execute(
-            "SELECT device_id, device_type FROM devices WHERE device_id = ANY(%s)", (list(wanted),)
-        )
-        rows = await cur.fetchall()
-        await conn.rollback()
+        rows = await device_types(conn, sorted(wanted))
         self._remember(rows)
-        for device_id in wanted - {str(r[0]) for r in rows}:
+        for device_id in wanted - {r[0] for r in rows}:
             self._missing[device_id] = now
 
-    def _remember(self, rows: Iterable[tuple[object, ...]]) -> None:
+    def _remember(self, rows: Iterable[tuple[str, str]]) -> None:
         for device_id, type_name in rows:
-            device_type = self._types.get(str(type_name))
+            device_type = self._types.get(type_name)
             if device_type is not None:
-                self._known[str(device_id)] = device_type
-                self._missing.pop(str(device_id), None)
+                self._known[device_id] = device_type
+                self._missing.pop(device_id, None)

@@ -1,22 +1,39 @@
-"""Ingest counters and their Prometheus text exposition, served over a tiny HTTP endpoint."""
+"""Ingest's counters, exposed to Prometheus through ``prometheus-client``.
+
+The counters are plain fields, updated by the one event loop that owns them (no locks on the hot
+path); a custom collector turns them into metric families when Prometheus scrapes, on
+``prometheus-client``'s HTTP thread.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import errno
 import logging
+import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from civicpulse.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass(slots=True)
 class Metrics:
-    """Mutable counters owned by one ingest process (single event loop: no locking needed)."""
+    """Counters owned by one ingest process (single event loop: no locking needed)."""
 
     messages_received: int = 0
     messages_acked: int = 0
@@ -26,135 +43,125 @@ class Metrics:
     status_changes: int = 0
     batches: int = 0
     batch_seconds_sum: float = 0.0
-    batch_seconds_buckets: list[int] = field(default_factory=lambda: [0] * len(_BUCKETS))
+    batch_seconds_buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
     db_errors: int = 0
     mqtt_connects: int = 0
     pending: int = 0
     broker_dropped: int | None = None
     """Mosquitto's ``$SYS/broker/publish/messages/dropped``: messages the broker discarded."""
+    broker_dropped_while_away: int = 0
+    """Messages the broker dropped while ingest was not running (see ingest.drops)."""
 
     def observe_batch(self, seconds: float) -> None:
         self.batches += 1
         self.batch_seconds_sum += seconds
-        for i, bound in enumerate(_BUCKETS):
+        for i, bound in enumerate(BUCKETS):
             if seconds <= bound:
                 self.batch_seconds_buckets[i] += 1
 
-    def render(self) -> str:
-        """Prometheus text format 0.0.4."""
-        out: list[str] = []
 
-        def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
-            out.append(f"# HELP civicpulse_{name} {help_}")
-            out.append(f"# TYPE civicpulse_{name} {kind}")
-            out.extend(f"civicpulse_{name}{labels} {value:g}" for labels, value in samples)
+class MetricsCollector(Collector):
+    """Reads a :class:`Metrics` when scraped."""
 
-        metric(
-            "ingest_messages_received_total",
-            "counter",
-            "MQTT messages received.",
-            [("", self.messages_received)],
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m = self._m
+        yield _counter("ingest_messages_received", "MQTT messages received.", m.messages_received)
+        yield _counter(
+            "ingest_messages_acked", "Messages acknowledged after commit.", m.messages_acked
         )
-        metric(
-            "ingest_messages_acked_total",
-            "counter",
-            "Messages acknowledged after commit.",
-            [("", self.messages_acked)],
-        )
-        metric(
-            "ingest_rows_written_total",
-            "counter",
-            "Readings committed, by device type.",
-            [(f'{{device_type="{k}"}}', v) for k, v in sorted(self.rows_written.items())],
-        )
-        metric(
-            "ingest_duplicates_total",
-            "counter",
+        yield _labelled("ingest_rows_written", "Readings committed.", "device_type", m.rows_written)
+        yield _labelled(
+            "ingest_duplicates",
             "Readings already stored (redeliveries).",
-            [(f'{{device_type="{k}"}}', v) for k, v in sorted(self.duplicates.items())],
+            "device_type",
+            m.duplicates,
         )
-        metric(
-            "ingest_quarantined_total",
-            "counter",
-            "Rejected messages or items, by reason.",
-            [(f'{{reason="{k}"}}', v) for k, v in sorted(self.quarantined.items())],
+        yield _labelled(
+            "ingest_quarantined", "Rejected messages or items, by reason.", "reason", m.quarantined
         )
-        metric(
-            "ingest_status_changes_total",
-            "counter",
-            "Device online/offline changes stored.",
-            [("", self.status_changes)],
+        yield _counter(
+            "ingest_status_changes", "Device online/offline changes stored.", m.status_changes
         )
-        metric(
-            "ingest_db_errors_total",
-            "counter",
-            "Failed database writes (retried).",
-            [("", self.db_errors)],
+        yield _counter("ingest_db_errors", "Failed database writes (retried).", m.db_errors)
+        yield _counter("ingest_mqtt_connects", "Successful broker connections.", m.mqtt_connects)
+        yield GaugeMetricFamily(
+            "civicpulse_ingest_pending_messages", "Received, not yet committed.", value=m.pending
         )
-        metric(
-            "ingest_mqtt_connects_total",
-            "counter",
-            "Successful broker connections.",
-            [("", self.mqtt_connects)],
-        )
-        metric(
-            "ingest_pending_messages", "gauge", "Received, not yet committed.", [("", self.pending)]
-        )
-        if self.broker_dropped is not None:
-            metric(
-                "broker_dropped_messages",
-                "gauge",
-                "Messages the broker reports it dropped (queue or inflight limits).",
-                [("", self.broker_dropped)],
+        if m.broker_dropped is not None:
+            yield GaugeMetricFamily(
+                "civicpulse_broker_dropped_messages",
+                "Messages the broker reports it dropped since it started (queue or inflight"
+                " limits).",
+                value=m.broker_dropped,
             )
-        cumulative = []
-        for bound, count in zip(_BUCKETS, self.batch_seconds_buckets, strict=True):
-            cumulative.append((f'_bucket{{le="{bound}"}}', float(count)))
-        cumulative.append(('_bucket{le="+Inf"}', float(self.batches)))
-        out.append("# HELP civicpulse_ingest_batch_seconds Time to write and commit one batch.")
-        out.append("# TYPE civicpulse_ingest_batch_seconds histogram")
-        out.extend(f"civicpulse_ingest_batch_seconds{s} {v:g}" for s, v in cumulative)
-        out.append(f"civicpulse_ingest_batch_seconds_sum {self.batch_seconds_sum:g}")
-        out.append(f"civicpulse_ingest_batch_seconds_count {self.batches}")
-        return "\n".join(out) + "\n"
+        yield _counter(
+            "broker_dropped_while_away",
+            "Messages the broker dropped while ingest was not running.",
+            m.broker_dropped_while_away,
+        )
+        # observe_batch counts into every bucket a time fits: already cumulative.
+        cumulative = [
+            (str(bound), float(count))
+            for bound, count in zip(BUCKETS, m.batch_seconds_buckets, strict=True)
+        ]
+        cumulative.append(("+Inf", float(m.batches)))
+        yield HistogramMetricFamily(
+            "civicpulse_ingest_batch_seconds",
+            "Time to write and commit one batch.",
+            buckets=cumulative,
+            sum_value=m.batch_seconds_sum,
+        )
 
 
-async def serve_metrics(metrics: Metrics, host: str, port: int) -> asyncio.Server:
-    """Serve ``GET /metrics``; any other path is 404."""
-    return await serve_text(metrics.render, host, port)
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(f"civicpulse_{name}", documentation, value=value)
 
 
-async def serve_text(render: Callable[[], str], host: str, port: int) -> asyncio.Server:
-    """Serve the text ``render`` returns at ``GET /metrics`` (rendered in a thread)."""
+def _labelled(
+    name: str, documentation: str, label: str, values: Counter[str]
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(f"civicpulse_{name}", documentation, labels=[label])
+    for key, value in sorted(dict(values).items()):
+        family.add_metric([key], value)
+    return family
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
-            path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b""
-            if path == b"/metrics":
-                body, status = (await asyncio.to_thread(render)).encode(), b"200 OK"
-            else:
-                body, status = b"not found\n", b"404 Not Found"
-            writer.write(
-                b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain; version=0.0.4\r\n"
-                b"Content-Length: "
-                + str(len(body)).encode()
-                + b"\r\nConnection: close\r\n\r\n"
-                + body
-            )
-            await writer.drain()
-        except (
-            TimeoutError,
-            asyncio.IncompleteReadError,
-            asyncio.LimitOverrunError,
-            ConnectionError,
-        ):
-            pass  # a scraper that hung up or sent garbage: nothing to answer
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
 
-    server = await asyncio.start_server(handle, host, port)
+def registry_for(collector: Collector) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry
+
+
+class MetricsServer:
+    """``prometheus-client``'s HTTP server on its thread; :meth:`close` stops it."""
+
+    def __init__(self, server: WSGIServer, thread: threading.Thread) -> None:
+        self._server, self._thread = server, thread
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+def serve(registry: CollectorRegistry, host: str, port: int, setting: str) -> MetricsServer:
+    """Serve ``registry`` at ``http://host:port/metrics`` from a background thread.
+
+    A port in use is a :class:`ConfigError` naming ``setting``: two ingest processes on one host
+    need two ports (or 0 to turn the endpoint off).
+    """
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                setting,
+                f"port {port} on {host} is already in use (another ingest on this host?);"
+                f" set {setting} to a free port, or 0 to turn metrics off",
+            ) from None
+        raise ConfigError(setting, f"cannot serve metrics on {host}:{port}: {error}") from None
     logger.info("metrics on http://%s:%d/metrics", host, port)
-    return server
+    return MetricsServer(server, thread)

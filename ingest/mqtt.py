@@ -26,7 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from civicpulse.broker import BrokerAddress, make_client
+from civicpulse.mqtt.client import BrokerAddress, make_client
 from devices.contract import STATUS_FILTER, TELEMETRY_FILTER
 from ingest.prepare import InMessage
 

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
 from devices.codec import decode_message
 from devices.contract import Limits, parse_topic
-from devices.model import Decoded, DeviceType, Reason, Rejection, StatusChange
+from devices.model import Decoded, DeviceType, Reason, Rejection
+from storage.batch import Prepared, QuarantineRow
 
 logger = logging.getLogger(__name__)
-
-Row = tuple[object, ...]
 
 
 class InMessage(NamedTuple):
@@ -31,30 +28,6 @@ class InMessage(NamedTuple):
     qos: int
     epoch: int
     received_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class QuarantineRow:
-    received_at: datetime
-    topic: str
-    device_id: str | None
-    item: int
-    reason: Reason
-    detail: str
-    payload: bytes
-
-    @property
-    def key(self) -> tuple[str, bytes, int, str]:
-        return (self.topic, hashlib.sha256(self.payload).digest(), self.item, self.reason.value)
-
-
-@dataclass(slots=True)
-class Prepared:
-    """Everything one batch writes in one transaction."""
-
-    rows: dict[str, list[Row]] = field(default_factory=dict)
-    quarantine: list[QuarantineRow] = field(default_factory=list)
-    statuses: list[StatusChange] = field(default_factory=list)
 
 
 def prepare(

@@ -16,20 +16,22 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-import psycopg
-
-from civicpulse.broker import BrokerAddress
-from civicpulse.db import Mode, connect, server_info
-from civicpulse.errors import StorageError
+from civicpulse.errors import SchemaError, StorageError
+from civicpulse.mqtt.client import BrokerAddress
+from civicpulse.settings import Settings
 from devices.contract import Limits
 from devices.model import DeviceType
 from devices.types import DEVICE_TYPES
 from ingest.batching import Backoff, FlushPolicy
 from ingest.devices_cache import DeviceCache
-from ingest.metrics import Metrics, serve_metrics
+from ingest.late_rollups import LateRollups
+from ingest.metrics import Metrics, MetricsCollector, registry_for, serve
 from ingest.mqtt import MqttSource
-from ingest.prepare import InMessage, Prepared, prepare, storage_rejection
-from ingest.store import Store
+from ingest.prepare import InMessage, prepare, storage_rejection
+from storage.batch import Prepared
+from storage.connection import Mode, connect, server_info
+from storage.errors import MIGRATE_HINT
+from storage.writer import Store
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,39 @@ class IngestConfig:
     """Retire this session: unsubscribe, store what it holds, end it (see ingest.sessions)."""
     drain_idle: float = 2.0
     """In drain mode, how long without a message means the session is empty."""
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        database_url: str,
+        mqtt_url: str,
+        client_id: str,
+        share_group: str | None,
+    ) -> IngestConfig:
+        """The configuration an ingest process runs with, from the platform's settings."""
+        return cls(
+            database_url=database_url,
+            mqtt_url=mqtt_url,
+            client_id=client_id,
+            share_group=share_group,
+            flush=FlushPolicy(
+                max_messages=settings.ingest_batch_max_rows,
+                max_delay=settings.ingest_batch_max_delay_ms / 1000,
+            ),
+            receive_maximum=settings.ingest_receive_maximum,
+            session_expiry=settings.ingest_session_expiry_s,
+            limits=limits_from(
+                max_payload_bytes=settings.max_payload_bytes,
+                max_batch_items=settings.max_batch_items,
+                max_future_skew_s=settings.max_future_skew_s,
+                max_age_days=settings.max_age_days,
+            ),
+            metrics_host=settings.ingest_metrics_host,
+            metrics_port=settings.ingest_metrics_port,
+            protocol=settings.mqtt_protocol,
+        )
 
 
 def limits_from(
@@ -80,6 +115,8 @@ class Ingest:
         self._backoff = Backoff()
         self._store: Store | None = None
         self._mode: Mode | None = None
+        self._late: LateRollups | None = None
+        self._stopped_writing = asyncio.Event()
         self._source = MqttSource(
             BrokerAddress.parse(config.mqtt_url),
             client_id=config.client_id,
@@ -101,32 +138,57 @@ class Ingest:
         return await self._source.wait_subscribed(seconds)
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
         server = None
         if self.config.metrics_port:
-            server = await serve_metrics(
-                self.metrics, self.config.metrics_host, self.config.metrics_port
+            server = serve(
+                registry_for(MetricsCollector(self.metrics)),
+                self.config.metrics_host,
+                self.config.metrics_port,
+                "CIVICPULSE_INGEST_METRICS_PORT",
             )
-        await self._connect_store()
-
-        def wake() -> None:
-            loop.call_soon_threadsafe(self._wake.set)
-
-        self._source.start(wake)
+        refresher: asyncio.Task[None] | None = None
         try:
-            await self._loop()
+            if await self._start():
+                if self._mode is Mode.TIMESCALEDB:
+                    self._late = LateRollups(self.config.database_url, self._types)
+                    refresher = asyncio.create_task(self._late.run(self._stopped_writing))
+                await self._loop()
         finally:
+            self._stopped_writing.set()
+            if refresher is not None:
+                await refresher
             self._source.stop(end_session=self.config.drain)
             if self._store is not None:
                 await self._store.close()
             if server is not None:
                 server.close()
-                await server.wait_closed()
             logger.info(
                 "ingest stopped: %d messages received, %d acknowledged",
                 self.metrics.messages_received,
                 self.metrics.messages_acked,
             )
+
+    async def _start(self) -> bool:
+        """Connect to the database (retrying while it is unreachable), then to the broker.
+        False if asked to stop first."""
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while True:
+            try:
+                await self._connect_store()
+                break
+            except StorageError as error:
+                if not error.retryable:
+                    raise
+                if not await self._retry_later(error, attempt, 0, "connecting to the database"):
+                    return False
+                attempt += 1
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(self._wake.set)
+
+        self._source.start(wake)
+        return True
 
     async def _loop(self) -> None:
         source, policy = self._source, self.config.flush
@@ -160,11 +222,16 @@ class Ingest:
                 continue
             batch = source.drain(policy.max_messages)
             self.metrics.messages_received += len(batch)
-            await self._write(batch)
+            if not await self._write(batch):
+                return  # stopped during an outage: the batch stays unacknowledged
             self.metrics.messages_acked += source.ack(batch)
 
-    async def _write(self, batch: list[InMessage]) -> None:
-        """Write ``batch`` until it is committed; database failures are retried with backoff."""
+    async def _write(self, batch: list[InMessage]) -> bool:
+        """Write ``batch`` until it is committed; database failures are retried with backoff.
+
+        Returns False when ingest was asked to stop before the batch could be committed: the
+        batch stays unacknowledged, and the broker keeps it for the next run.
+        """
         attempt = 0
         while True:
             started = time.perf_counter()
@@ -173,29 +240,18 @@ class Ingest:
                 prepared = await self._prepare(store, batch)
                 await self._commit(store, prepared)
                 self.metrics.observe_batch(time.perf_counter() - started)
-                return
-            except (psycopg.DataError, psycopg.IntegrityError) as error:
-                # The batch decoded but the database refuses part of it: find the culprits
-                # one message at a time and quarantine them, keep the rest.
-                logger.warning("batch refused (%s); isolating the bad messages", error)
-                await self._write_one_by_one(batch)
-                return
-            except (psycopg.Error, StorageError, OSError) as error:
-                self.metrics.db_errors += 1
-                delay = self._backoff.delay(attempt)
+                return True
+            except StorageError as error:
+                if error.rejected:
+                    # The batch decoded but the database refuses part of it: find the culprits
+                    # one message at a time and quarantine them, keep the rest.
+                    logger.warning("batch refused (%s); isolating the bad messages", error.detail)
+                    return await self._write_one_by_one(batch)
+                if not await self._retry_later(error, attempt, len(batch), "database write"):
+                    return False
                 attempt += 1
-                logger.warning(
-                    "database write failed (%s); retrying in %.1f s, %d messages held unacknowledged",
-                    str(error).splitlines()[0] if str(error) else type(error).__name__,
-                    delay,
-                    len(batch),
-                )
-                await self._drop_store()
-                # Sleeping is not enough on its own: while ingest waits, nothing is acknowledged,
-                # and the broker holds further messages (Receive Maximum).
-                await asyncio.sleep(delay)
 
-    async def _write_one_by_one(self, batch: list[InMessage]) -> None:
+    async def _write_one_by_one(self, batch: list[InMessage]) -> bool:
         for message in batch:
             attempt = 0
             while True:
@@ -204,19 +260,44 @@ class Ingest:
                     prepared = await self._prepare(store, [message])
                     try:
                         await self._commit(store, prepared)
-                    except (psycopg.DataError, psycopg.IntegrityError) as error:
-                        detail = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+                    except StorageError as error:
+                        if not error.rejected:
+                            raise
+                        detail = f"SQLSTATE {error.sqlstate}: {error.detail}"
                         await self._commit(
                             store, Prepared(quarantine=[storage_rejection(message, detail)])
                         )
                     break
-                except (psycopg.Error, StorageError, OSError) as error:
-                    self.metrics.db_errors += 1
-                    delay = self._backoff.delay(attempt)
+                except StorageError as error:
+                    if not await self._retry_later(error, attempt, 1, "database write"):
+                        return False
                     attempt += 1
-                    logger.warning("database write failed (%s); retrying in %.1f s", error, delay)
-                    await self._drop_store()
-                    await asyncio.sleep(delay)
+        return True
+
+    async def _retry_later(self, error: StorageError, attempt: int, held: int, what: str) -> bool:
+        """Log, drop the connection and wait before another attempt; False if asked to stop.
+
+        Nothing is acknowledged while ingest waits, so the broker holds further messages
+        (Receive Maximum). An error no retry fixes by itself (a missing table, a permission)
+        is retried too, loudly: an operator fixing it resumes ingest without a restart.
+        """
+        self.metrics.db_errors += 1
+        delay = self._backoff.delay(attempt)
+        log = logger.warning if error.retryable else logger.error
+        log(
+            "%s failed (%s); retrying in %.1f s, %d messages held unacknowledged",
+            what,
+            error,
+            delay,
+            held,
+        )
+        await self._drop_store()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), delay)
+        if self._stop.is_set():
+            logger.info("stopping during a database outage: %d messages stay with the broker", held)
+            return False
+        return True
 
     async def _prepare(self, store: Store, batch: list[InMessage]) -> Prepared:
         await self._devices.resolve(store.connection, (m.topic for m in batch))
@@ -224,6 +305,8 @@ class Ingest:
 
     async def _commit(self, store: Store, prepared: Prepared) -> None:
         result = await store.write(prepared)
+        if self._late is not None:
+            self._late.note(prepared)
         m = self.metrics
         m.rows_written.update(result.inserted)
         m.duplicates.update({k: v for k, v in result.duplicates.items() if v})
@@ -235,18 +318,13 @@ class Ingest:
         if self._store is not None and not self._store.closed:
             return self._store
         url = self.config.database_url
-        try:
-            async with await connect(url) as conn:
-                info = await server_info(conn)
-                if info.mode is None:
-                    raise StorageError(
-                        "ingest", "the database is not migrated: run `civicpulse db migrate`"
-                    )
-                await self._devices.load_all(conn)
-            self._mode = info.mode
-            self._store = await Store.open(url, info.mode, self._types)
-        except psycopg.Error as error:
-            raise StorageError("connect", str(error)) from error
+        async with await connect(url) as conn:
+            info = await server_info(conn)
+            if info.mode is None:
+                raise SchemaError("ingest", "the database is not migrated", hint=MIGRATE_HINT)
+            await self._devices.load_all(conn)
+        self._mode = info.mode
+        self._store = await Store.open(url, info.mode, self._types)
         logger.info(
             "database connected (%s mode, %d devices known)", self._mode, len(self._devices)
         )
@@ -254,8 +332,7 @@ class Ingest:
 
     async def _drop_store(self) -> None:
         if self._store is not None:
-            with contextlib.suppress(psycopg.Error):
-                await self._store.close()
+            await self._store.close()
         self._store = None
 
     def _broker_dropped(self, count: int) -> None:

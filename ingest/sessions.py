@@ -14,10 +14,9 @@ import asyncio
 import dataclasses
 import logging
 
-import orjson
-
-from civicpulse.db import connect
 from ingest.service import Ingest, IngestConfig
+from storage import meta
+from storage.connection import connect
 
 logger = logging.getLogger(__name__)
 
@@ -29,25 +28,17 @@ def _key(base: str) -> str:
 async def used_sessions(database_url: str, base: str) -> tuple[list[str], str | None]:
     """The client ids (and shared group) recorded for ``base``."""
     async with await connect(database_url) as conn:
-        cur = await conn.execute("SELECT value FROM civicpulse_meta WHERE key = %s", (_key(base),))
-        row = await cur.fetchone()
-    if row is None:
+        recorded = await meta.get(conn, _key(base))
+    if not isinstance(recorded, dict):
         return [], None
-    recorded = orjson.loads(str(row[0]))
     return list(recorded["client_ids"]), recorded.get("share_group")
 
 
 async def record_sessions(
     database_url: str, base: str, client_ids: list[str], share_group: str | None
 ) -> None:
-    value = orjson.dumps({"client_ids": client_ids, "share_group": share_group}).decode()
     async with await connect(database_url) as conn:
-        await conn.execute(
-            "INSERT INTO civicpulse_meta (key, value) VALUES (%s, %s)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (_key(base), value),
-        )
-        await conn.commit()
+        await meta.put(conn, _key(base), {"client_ids": client_ids, "share_group": share_group})
 
 
 async def retire_unused(

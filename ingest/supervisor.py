@@ -14,13 +14,17 @@ import ctypes
 import logging
 import os
 import signal
-import sys
 import urllib.request
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
+
 from ingest.batching import Backoff
-from ingest.metrics import serve_text
+from ingest.metrics import registry_for, serve
 
 logger = logging.getLogger(__name__)
 
@@ -45,60 +49,66 @@ def plan(
     ]
 
 
-def merge_metrics(texts: list[str]) -> str:
-    """Sum samples of the same name and labels across workers, keeping each metric family's
-    HELP, TYPE and samples together (the exposition format requires it). Gauges are summed too:
-    they are per-worker amounts such as pending messages, except the broker's own drop counter,
-    which every worker reports alike."""
-    families: dict[str, list[str]] = {}
-    totals: dict[str, float] = defaultdict(float)
+def merge_metrics(texts: Iterable[str]) -> list[Metric]:
+    """The workers' metrics as one process's: samples of the same name and labels summed.
+
+    Gauges are summed too (pending messages are per worker), except the broker's own drop
+    counter, which every worker reads from the same broker: that one is reported once.
+    """
+    families: dict[str, Metric] = {}
+    totals: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    readers: dict[tuple[str, tuple[tuple[str, str], ...]], int] = defaultdict(int)
     for text in texts:
-        for line in text.splitlines():
-            if not line:
-                continue
-            if line.startswith("#"):
-                parts = line.split()
-                family = parts[2] if len(parts) > 2 else line
-                lines = families.setdefault(family, [])
-                if line not in lines:
-                    lines.append(line)
-                continue
-            sample, _, number = line.rpartition(" ")
-            family = _family(sample, families)
-            lines = families.setdefault(family, [])
-            if sample not in totals:
-                lines.append(sample)
-            totals[sample] += float(number)
-    out = []
-    for lines in families.values():
-        for line in lines:
-            if line in totals:
-                total = totals[line] / (len(texts) if "broker_dropped" in line else 1)
-                out.append(f"{line} {total:g}")
-            else:
-                out.append(line)
-    return "\n".join(out) + "\n"
+        for family in text_string_to_metric_families(text):
+            merged = families.setdefault(
+                family.name, Metric(family.name, family.documentation, family.type)
+            )
+            samples = totals.setdefault(merged.name, {})
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                samples[key] = samples.get(key, 0.0) + sample.value
+                readers[key] += 1
+    for name, family in families.items():
+        for (sample_name, labels), value in totals[name].items():
+            if name == "civicpulse_broker_dropped_messages":
+                value /= readers[(sample_name, labels)]
+            family.add_sample(sample_name, dict(labels), value)
+    return list(families.values())
 
 
-def _family(sample: str, known: dict[str, list[str]]) -> str:
-    name = sample.split("{", 1)[0]
-    for suffix in ("_bucket", "_sum", "_count"):
-        if name.endswith(suffix) and name.removesuffix(suffix) in known:
-            return name.removesuffix(suffix)
-    return name
+class WorkersCollector(Collector):
+    """Scrapes every worker when Prometheus scrapes the supervisor."""
+
+    def __init__(self, workers: Sequence[WorkerPlan]) -> None:
+        self._workers = workers
+
+    def collect(self) -> Iterator[Metric]:
+        texts = []
+        for worker in self._workers:
+            with contextlib.suppress(OSError):
+                url = f"http://127.0.0.1:{worker.metrics_port}/metrics"
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    texts.append(response.read().decode())
+        yield from merge_metrics(texts)
 
 
 async def supervise(
-    workers: list[WorkerPlan], *, metrics_host: str, metrics_port: int, extra_args: list[str]
+    workers: list[WorkerPlan], *, command: Sequence[str], metrics_host: str, metrics_port: int
 ) -> int:
-    """Run the workers until SIGTERM/SIGINT; restart any that exits unexpectedly."""
+    """Run ``command --client-id … --share-group …`` per worker until SIGTERM/SIGINT; restart
+    any worker that exits unexpectedly."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     server = None
     if metrics_port:
-        server = await serve_text(lambda: _scrape_all(workers), metrics_host, metrics_port)
+        server = serve(
+            registry_for(WorkersCollector(workers)),
+            metrics_host,
+            metrics_port,
+            "CIVICPULSE_INGEST_METRICS_PORT",
+        )
     backoff = Backoff(base=1.0, cap=30.0)
     restarts = [0] * len(workers)
 
@@ -107,17 +117,11 @@ async def supervise(
         while True:
             env = {**os.environ, "CIVICPULSE_INGEST_METRICS_PORT": str(worker.metrics_port)}
             process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "civicpulse.cli",
-                "ingest",
-                "--workers",
-                "1",
+                *command,
                 "--client-id",
                 worker.client_id,
                 "--share-group",
                 worker.share_group,
-                *extra_args,
                 env=env,
                 preexec_fn=_die_with_parent,
             )
@@ -146,14 +150,16 @@ async def supervise(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), delay)
             if stopping.is_set():
-                return code
+                # Stopped while waiting to restart it: nothing of this worker is running, and
+                # its session keeps what it had not acknowledged. That is a clean stop.
+                logger.info("worker %s not restarted: stopping", worker.client_id)
+                return 0
 
     try:
         codes = await asyncio.gather(*(run(i) for i in range(len(workers))))
     finally:
         if server is not None:
             server.close()
-            await server.wait_closed()
     return 0 if all(code == 0 for code in codes) else 1
 
 
@@ -166,13 +172,3 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass  # not Linux: the supervisor still forwards SIGTERM on a clean stop
-
-
-def _scrape_all(workers: list[WorkerPlan]) -> str:
-    texts = []
-    for worker in workers:
-        with contextlib.suppress(OSError):
-            url = f"http://127.0.0.1:{worker.metrics_port}/metrics"
-            with urllib.request.urlopen(url, timeout=2) as response:
-                texts.append(response.read().decode())
-    return merge_metrics(texts)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import paho.mqtt.client as mqtt
 
-from civicpulse.broker import BrokerAddress, make_client
+from civicpulse.mqtt.client import BrokerAddress, make_client
 
 
 def publish_all(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ import pytest
 from psycopg import sql
 
 from civicpulse.embedded import EmbeddedBroker, EmbeddedPostgres, find_mosquitto
-from civicpulse.migrate import migrate
+from storage.migrate import migrate
 
 
 def _replace_database(url: str, name: str) -> str:
@@ -29,25 +31,47 @@ def _replace_database(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def services_root() -> Iterator[Path]:
+    """A directory for embedded servers' data that their service account can reach.
+
+    Under root the servers run as an unprivileged account, and pytest's own temporary
+    directories are closed to other users; CivicPulse never opens a directory it did not create,
+    so the suite makes its own (in /tmp, open to all) and removes it at the end.
+    """
+    root = Path(tempfile.mkdtemp(prefix="civicpulse-tests-"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def workdir(services_root: Path) -> Path:
+    """A fresh directory under :func:`services_root` for one test's servers."""
+    path = services_root / uuid.uuid4().hex[:12]
+    path.mkdir(mode=0o755)
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_server(services_root: Path) -> Iterator[str]:
     """A PostgreSQL server URL (maintenance database) on which tests create databases."""
     url = os.environ.get("CIVICPULSE_TEST_DATABASE_URL")
     if url:
         yield url
         return
-    with EmbeddedPostgres(data_dir=tmp_path_factory.mktemp("pg")) as server:
+    with EmbeddedPostgres(data_dir=services_root / "pg") as server:
         yield server.url
 
 
 @pytest.fixture(scope="session")
-def mqtt_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def mqtt_url(services_root: Path) -> Iterator[str]:
     """The broker shared by the suite (the machine's Mosquitto in CI)."""
     url = os.environ.get("CIVICPULSE_TEST_MQTT_URL")
     if url:
         yield url
         return
     prefer = os.environ.get("CIVICPULSE_EMBEDDED_BROKER", "auto")
-    with EmbeddedBroker(data_dir=tmp_path_factory.mktemp("broker"), prefer=prefer) as broker:  # type: ignore[arg-type]
+    with EmbeddedBroker(data_dir=services_root / "broker", prefer=prefer) as broker:  # type: ignore[arg-type]
         if broker.kind == "amqtt":  # it speaks MQTT 3.1.1 only; see tests/ingest_harness.py
             os.environ.setdefault("CIVICPULSE_TEST_MQTT_PROTOCOL", "3.1.1")
             os.environ["CIVICPULSE_TEST_BROKER_KIND"] = "amqtt"
@@ -80,7 +104,7 @@ def clear_retained_statuses(mqtt_url: str) -> Iterator[None]:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from civicpulse.broker import BrokerAddress
+    from civicpulse.mqtt.client import BrokerAddress
 
     address = BrokerAddress.parse(mqtt_url)
     pattern = re.compile(r"^civicpulse/v1/devices/t[0-9a-f]{10}[^/]*/status$")
@@ -99,19 +123,19 @@ def clear_retained_statuses(mqtt_url: str) -> Iterator[None]:
 
 
 @pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+def own_broker(workdir: Path) -> Iterator[EmbeddedBroker]:
     """A Mosquitto owned by one test, so that the test may restart it (skips without Mosquitto)."""
     if find_mosquitto() is None:
         pytest.skip("needs the mosquitto binary (amqtt keeps no sessions across restarts)")
-    broker = EmbeddedBroker(data_dir=tmp_path / "broker", prefer="mosquitto")
+    broker = EmbeddedBroker(data_dir=workdir / "broker", prefer="mosquitto")
     with broker:
         yield broker
 
 
 @pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+def own_postgres(workdir: Path) -> Iterator[EmbeddedPostgres]:
     """A PostgreSQL owned by one test, so that the test may restart or crash it."""
-    with EmbeddedPostgres(data_dir=tmp_path / "pg") as server:
+    with EmbeddedPostgres(data_dir=workdir / "pg") as server:
         yield server
 
 

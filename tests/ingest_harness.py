@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 
 import psycopg
 
-from civicpulse.db import connect
 from devices.registry import Device
-from devices.registry_db import upsert
 from ingest.service import Ingest, IngestConfig
 from simulators.fleet import Fleet
+from storage.connection import connect
+from storage.registry import upsert
 
 TABLES = ("air_quality_readings", "parking_bay_readings", "smart_meter_readings")
 
@@ -63,14 +63,11 @@ async def wait_for(predicate, seconds: float = 60.0) -> None:  # type: ignore[no
 def stored(url: str, prefix: str) -> dict[str, int]:
     """Rows per readings table for devices whose id starts with ``prefix``."""
     with psycopg.connect(url) as conn:
-        return {
-            table: int(
-                str(
-                    conn.execute(
-                        f"SELECT count(*) FROM {table} WHERE device_id LIKE %s",
-                        (f"{prefix}%",),
-                    ).fetchone()[0]
-                )  # type: ignore[index]
-            )
-            for table in TABLES
-        }
+        counts = {}
+        for table in TABLES:
+            row = conn.execute(
+                f"SELECT count(*) FROM {table} WHERE device_id LIKE %s", (f"{prefix}%",)
+            ).fetchone()
+            assert row is not None
+            counts[table] = int(str(row[0]))
+        return counts

@@ -95,7 +95,7 @@ def test_bad_csv_rows_are_refused_with_their_line(
         f"ok1,air_quality,,,,\n{row}\n"
     )
     result = civicpulse("devices", "import", str(csv), env={"CIVICPULSE_DATABASE_URL": db})
-    assert result.returncode == 1
+    assert result.returncode == 2  # the user's file: theirs to fix
     assert "CSV line 3" in result.stderr
     assert message in result.stderr
     with psycopg.connect(db) as conn:
@@ -140,7 +140,7 @@ def test_doctor_flags_an_unmigrated_database(empty_db: str) -> None:
 
 def test_services_need_urls() -> None:
     result = civicpulse("ingest")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "CIVICPULSE_DATABASE_URL: not set" in result.stderr
 
 

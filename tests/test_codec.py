@@ -135,8 +135,9 @@ def test_batch_keeps_valid_items_and_rejects_the_rest_by_index() -> None:
 
 def test_status_payloads() -> None:
     topic = status_topic("dev-1")
-    assert decode(AQ, b"online", topic).status.online is True  # type: ignore[union-attr]
-    assert decode(AQ, b"offline", topic).status.online is False  # type: ignore[union-attr]
+    online, offline = decode(AQ, b"online", topic).status, decode(AQ, b"offline", topic).status
+    assert online is not None and online.online is True
+    assert offline is not None and offline.online is False
     json_status = decode(AQ, b'{"status": "offline", "ts": "2026-11-25T08:00:00Z"}', topic)
     assert json_status.status is not None
     assert json_status.status.ts == datetime(2026, 11, 25, 8, tzinfo=UTC)

@@ -26,14 +26,15 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client import generate_latest
 
-from civicpulse.cli import _parser
+from civicpulse.cli import build_parser
 from civicpulse.embedded import find_mosquitto, free_port
 from civicpulse.settings import Settings
 from devices.contract import STATUS_FILTER, TELEMETRY_FILTER, status_topic, telemetry_topic
 from devices.model import Reason
 from devices.types import DEVICE_TYPES
-from ingest.metrics import Metrics
+from ingest.metrics import Metrics, MetricsCollector, registry_for
 from ingest.mqtt import DROPPED_TOPIC
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -246,7 +247,7 @@ def test_service_urls_point_at_compose_services(services: dict[str, dict[str, An
 
 
 def test_commands_are_civicpulse_commands(services: dict[str, dict[str, Any]]) -> None:
-    parser = _parser()
+    parser = build_parser()
     assert services["migrate"]["command"] == ["db", "migrate"]
     assert services["ingest"]["command"] == ["ingest"]
     for name in ("migrate", "ingest"):
@@ -475,7 +476,8 @@ def test_every_setting_is_documented() -> None:
 def test_every_metric_is_documented() -> None:
     text = _doc("operations.md")
     metrics = Metrics(broker_dropped=0)
-    names = set(re.findall(r"^# TYPE (\S+)", metrics.render(), flags=re.MULTILINE))
+    exposition = generate_latest(registry_for(MetricsCollector(metrics))).decode()
+    names = set(re.findall(r"^# TYPE (\S+)", exposition, flags=re.MULTILINE))
     assert "civicpulse_broker_dropped_messages" in names
     missing = sorted(name for name in names if f"`{name}" not in text)
     assert not missing, f"add to the metrics table in docs/operations.md: {missing}"

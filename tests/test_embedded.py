@@ -145,10 +145,10 @@ def test_free_port_is_bindable() -> None:
         sock.bind(("127.0.0.1", port))
 
 
-def test_invalid_arguments_are_rejected(tmp_path: Path) -> None:
+def test_invalid_arguments_are_rejected(workdir: Path) -> None:
     with pytest.raises(ValueError, match="prefer"):
-        EmbeddedBroker(data_dir=tmp_path, prefer="rabbitmq")  # type: ignore[arg-type]
-    pg = EmbeddedPostgres(data_dir=tmp_path / "pg")
+        EmbeddedBroker(data_dir=workdir, prefer="rabbitmq")  # type: ignore[arg-type]
+    pg = EmbeddedPostgres(data_dir=workdir / "pg")
     with pytest.raises(ValueError, match="mode"):
         pg.stop(mode="smart")  # type: ignore[arg-type]
 
@@ -159,8 +159,8 @@ def test_invalid_arguments_are_rejected(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_postgres_start_restart_and_create_database(tmp_path: Path) -> None:
-    with EmbeddedPostgres(data_dir=tmp_path / "pg") as pg:
+def test_postgres_start_restart_and_create_database(workdir: Path) -> None:
+    with EmbeddedPostgres(data_dir=workdir / "pg") as pg:
         assert pg.url == f"postgresql://postgres@127.0.0.1:{pg.port}/postgres"
         assert "PostgreSQL" in query_one(pg.url, "SELECT version()")
         with psycopg.connect(pg.url) as conn:
@@ -190,20 +190,20 @@ def test_postgres_start_restart_and_create_database(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_postgres_reuses_existing_data_dir(tmp_path: Path) -> None:
-    with EmbeddedPostgres(data_dir=tmp_path / "pg") as pg, psycopg.connect(pg.url) as conn:
+def test_postgres_reuses_existing_data_dir(workdir: Path) -> None:
+    with EmbeddedPostgres(data_dir=workdir / "pg") as pg, psycopg.connect(pg.url) as conn:
         conn.execute("CREATE TABLE kept (v int)")
     # A new object on the same directory skips initdb and keeps the data (new port).
-    with EmbeddedPostgres(data_dir=tmp_path / "pg") as pg2:
+    with EmbeddedPostgres(data_dir=workdir / "pg") as pg2:
         assert query_one(pg2.url, "SELECT count(*) FROM kept") == 0
 
 
 @pytest.mark.slow
-def test_postgres_port_in_use_is_reported(tmp_path: Path) -> None:
+def test_postgres_port_in_use_is_reported(workdir: Path) -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
-        pg = EmbeddedPostgres(data_dir=tmp_path / "pg", port=blocker.getsockname()[1])
+        pg = EmbeddedPostgres(data_dir=workdir / "pg", port=blocker.getsockname()[1])
         with pytest.raises(EmbeddedServiceError, match="already in use") as info:
             pg.start()
     assert info.value.service == "postgres"
@@ -211,11 +211,11 @@ def test_postgres_port_in_use_is_reported(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_postgres_failures_report_the_server_log(tmp_path: Path) -> None:
-    with EmbeddedPostgres(data_dir=tmp_path / "pg") as pg:
+def test_postgres_failures_report_the_server_log(workdir: Path) -> None:
+    with EmbeddedPostgres(data_dir=workdir / "pg") as pg:
         # A second server on the same cluster is refused, the first keeps running.
         with pytest.raises(EmbeddedServiceError, match="already running"):
-            EmbeddedPostgres(data_dir=tmp_path / "pg").start()
+            EmbeddedPostgres(data_dir=workdir / "pg").start()
         assert pg.running
     (pg.pgdata / "postgresql.auto.conf").write_text("bogus_setting = 1\n")
     with pytest.raises(EmbeddedServiceError, match="exited with code") as info:
@@ -238,9 +238,9 @@ BROKER_CASES = [
 @pytest.mark.slow
 @pytest.mark.parametrize(("kind", "protocol"), BROKER_CASES)
 def test_broker_delivers_qos1_and_restarts(
-    tmp_path: Path, kind: Any, protocol: MQTTProtocolVersion
+    workdir: Path, kind: Any, protocol: MQTTProtocolVersion
 ) -> None:
-    with EmbeddedBroker(data_dir=tmp_path / "broker", prefer=kind) as broker:
+    with EmbeddedBroker(data_dir=workdir / "broker", prefer=kind) as broker:
         assert broker.kind == kind
         assert broker.url == f"mqtt://127.0.0.1:{broker.port}"
         for round_ in range(2):
@@ -264,9 +264,9 @@ def test_broker_delivers_qos1_and_restarts(
 @pytest.mark.parametrize("crash", [False, True], ids=["clean-stop", "sigkill"])
 @pytest.mark.parametrize("protocol", [mqtt.MQTTv311, mqtt.MQTTv5], ids=["v311", "v5"])
 def test_mosquitto_keeps_queued_qos1_across_restart(
-    tmp_path: Path, crash: bool, protocol: MQTTProtocolVersion
+    workdir: Path, crash: bool, protocol: MQTTProtocolVersion
 ) -> None:
-    with EmbeddedBroker(data_dir=tmp_path / "broker", prefer="mosquitto") as broker:
+    with EmbeddedBroker(data_dir=workdir / "broker", prefer="mosquitto") as broker:
         client_id = f"ingest-{uuid.uuid4().hex[:8]}"
         with mqtt_client(
             broker.port, client_id=client_id, protocol=protocol, persistent=True
@@ -290,8 +290,8 @@ def test_mosquitto_keeps_queued_qos1_across_restart(
 
 
 @pytest.mark.slow
-def test_amqtt_keeps_persistent_sessions_in_memory_only(tmp_path: Path) -> None:
-    with EmbeddedBroker(data_dir=tmp_path / "broker", prefer="amqtt") as broker:
+def test_amqtt_keeps_persistent_sessions_in_memory_only(workdir: Path) -> None:
+    with EmbeddedBroker(data_dir=workdir / "broker", prefer="amqtt") as broker:
         client_id = f"ingest-{uuid.uuid4().hex[:8]}"
         with mqtt_client(broker.port, client_id=client_id, persistent=True) as sub:
             sub.subscribe("city/+/telemetry", qos=1)

@@ -21,9 +21,10 @@ import psycopg
 import pytest
 
 from civicpulse.embedded import EmbeddedBroker, EmbeddedPostgres
-from civicpulse.migrate import migrate
+from civicpulse.embedded.postgres import PgStopMode
 from simulators.fleet import Fleet
 from simulators.publisher import publish_all
+from storage.migrate import migrate
 from tests.ingest_harness import config, register, running, stored, wait_for
 
 pytestmark = pytest.mark.slow
@@ -154,7 +155,7 @@ def test_sigterm_drains_and_exits_cleanly(
 
 @pytest.mark.parametrize("mode", ["immediate", "fast"])
 async def test_database_restart_mid_stream_loses_nothing(
-    own_postgres: EmbeddedPostgres, own_broker: EmbeddedBroker, prefix: str, mode: str
+    own_postgres: EmbeddedPostgres, own_broker: EmbeddedBroker, prefix: str, mode: PgStopMode
 ) -> None:
     db = await asyncio.to_thread(own_postgres.create_database, "civicpulse")
     await migrate(db, timescaledb="off")

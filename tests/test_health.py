@@ -12,15 +12,15 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
-from civicpulse.broker import BrokerAddress
-from civicpulse.db import connect
+from civicpulse.mqtt.client import BrokerAddress
 from devices.contract import status_topic, telemetry_topic
 from devices.health import Observations, assess
-from devices.health_db import fleet_health
 from devices.registry import Device
-from devices.registry_db import upsert
 from devices.types import DEVICE_TYPES
 from simulators.publisher import publish_all
+from storage.connection import connect
+from storage.health import fleet_health
+from storage.registry import upsert
 from tests.ingest_harness import config, running, stored, wait_for
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -159,7 +159,9 @@ def _connect_and_vanish(mqtt_url: str, device_id: str) -> None:
     assert connected.wait(10)
     client.publish(status_topic(device_id), b"online", qos=1, retain=True).wait_for_publish(10)
     client.loop_stop()
-    client.socket().close()  # no DISCONNECT: a crash, a power cut, a lost radio link
+    sock = client.socket()
+    assert sock is not None
+    sock.close()  # no DISCONNECT: a crash, a power cut, a lost radio link
     # Clear the retained status so that later tests on a shared broker do not receive it.
     cleaner = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"clean-{device_id}")
     cleaner.connect(address.host, address.port)

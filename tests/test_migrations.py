@@ -8,10 +8,10 @@ import os
 import psycopg
 import pytest
 
-from civicpulse.db import Mode
-from civicpulse.migrate import migrate
-from civicpulse.migrations import MIGRATIONS
 from devices.types import DEVICE_TYPES
+from storage.connection import Mode
+from storage.migrate import migrate
+from storage.migrations import MIGRATIONS
 from tests.conftest import create_database, drop_database
 
 ROLLUP_VIEWS = [

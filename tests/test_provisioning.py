@@ -15,12 +15,12 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from civicpulse.db import connect
 from civicpulse.embedded import EmbeddedBroker, find_mosquitto
 from devices.contract import telemetry_topic
 from devices.credentials import INGEST_ACCOUNT, acl_file, hash_secret, verify_secret
 from devices.registry import Device
-from devices.registry_db import upsert
+from storage.connection import connect
+from storage.registry import upsert
 
 pytestmark = pytest.mark.skipif(find_mosquitto() is None, reason="needs the mosquitto binary")
 
@@ -55,7 +55,7 @@ class Peer:
         self.client.username_pw_set(username, password)
         self.client.on_connect = lambda _c, _u, _f, rc, _p: self.connack.append(str(rc))
         self.client.on_disconnect = lambda _c, _u, _f, rc, _p: self.disconnects.append(str(rc))
-        self.client.on_message = lambda _c, _u, m: self.received.append((m.topic, m.payload))
+        self.client.on_message = lambda _c, _u, m: self.received.append((m.topic, bytes(m.payload)))
         self.client.on_subscribe = lambda _c, _u, _m, rcs, _p: self.granted.append(list(rcs))
         self.client.on_publish = lambda _c, _u, mid, rc, _p: self.puback.__setitem__(mid, rc)
         self.client.connect("127.0.0.1", port, keepalive=10)
@@ -104,10 +104,10 @@ def _cli(db: str, *args: str) -> subprocess.CompletedProcess[str]:
 def _secrets(output: str) -> dict[str, str]:
     lines = output.strip().splitlines()
     assert lines[0] == "device_id,secret"
-    return dict(line.split(",", 1) for line in lines[1:])  # type: ignore[misc]
+    return {d: s for d, _, s in (line.partition(",") for line in lines[1:])}
 
 
-def test_devices_are_confined_to_their_own_topics(db: str, tmp_path: Path, prefix: str) -> None:
+def test_devices_are_confined_to_their_own_topics(db: str, workdir: Path, prefix: str) -> None:
     bay, meter = f"{prefix}-bay", f"{prefix}-meter"
 
     async def register() -> None:
@@ -115,7 +115,7 @@ def test_devices_are_confined_to_their_own_topics(db: str, tmp_path: Path, prefi
             await upsert(conn, [Device(bay, "parking_bay"), Device(meter, "smart_meter")])
 
     asyncio.run(register())
-    files = tmp_path / "broker-config"
+    files = workdir / "broker-config"
     options = ("--broker-dir", str(files), "--file-mode", "644")
     provisioned = _cli(db, "devices", "provision", *options)
     assert provisioned.returncode == 0, provisioned.stderr
@@ -127,7 +127,7 @@ def test_devices_are_confined_to_their_own_topics(db: str, tmp_path: Path, prefi
     assert all(secret not in passwd for secret in [*secrets.values(), ingest_secret])
 
     broker = EmbeddedBroker(
-        data_dir=tmp_path / "broker", password_file=files / "passwd", acl_file=files / "acl"
+        data_dir=workdir / "broker", password_file=files / "passwd", acl_file=files / "acl"
     )
     with broker:
         pid = broker.pid
@@ -165,7 +165,7 @@ def test_devices_are_confined_to_their_own_topics(db: str, tmp_path: Path, prefi
             assert not Peer(broker.port, "anonymous-nobody", "").accepted
 
             # Revocation: the live session is cut on reload and the credential is refused.
-            pidfile = tmp_path / "mosquitto.pid"
+            pidfile = workdir / "mosquitto.pid"
             pidfile.write_text(str(pid))
             revoked = _cli(db, "devices", "revoke", bay, *options, "--reload-pid", str(pidfile))
             assert revoked.returncode == 0, revoked.stderr
@@ -199,7 +199,7 @@ def test_provisioning_refuses_what_it_must(db: str, prefix: str) -> None:
 
     asyncio.run(register())
     colon = _cli(db, "devices", "provision", f"{prefix}:a", "--broker-dir", "/tmp/unused-cp")
-    assert colon.returncode == 1
+    assert colon.returncode == 2
     assert "cannot be Mosquitto usernames" in colon.stderr
     assert (
         _cli(db, "devices", "provision", f"{prefix}-b", "--broker-dir", "/tmp/unused-cp").returncode

@@ -12,20 +12,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from civicpulse.db import Mode
 from civicpulse.errors import RegistryError
-from civicpulse.migrate import migrate
-from civicpulse.migrations import MIGRATIONS, Context
 from devices.contract import Limits, telemetry_topic
 from devices.geo import GeometryError, contains, polygons
 from devices.registry import Device, Zone, memberships, validate
-from devices.registry_db import list_devices, upsert, upsert_zones, zones_of
 from devices.registry_files import read_csv, read_geojson, write_csv, write_geojson
 from devices.sample_city import build
 from devices.types import DEVICE_TYPES
 from ingest.devices_cache import DeviceCache
 from ingest.prepare import InMessage, prepare
-from ingest.store import Store
+from storage.connection import Mode
+from storage.migrate import migrate
+from storage.migrations import MIGRATIONS, Context
+from storage.registry import list_devices, upsert, upsert_zones, zones_of
+from storage.writer import Store
 
 SQUARE = {
     "type": "Polygon",
@@ -179,7 +179,7 @@ def test_migration_3_turns_old_zone_labels_into_zones(empty_db: str) -> None:
             " mode text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
         )
         for migration in MIGRATIONS[:2]:
-            for statement in migration.statements(Context(Mode.POSTGRES, 7)):
+            for statement in migration.statements(Context(Mode.POSTGRES)):
                 conn.execute(statement.encode())
             conn.execute(
                 "INSERT INTO schema_migrations (version, name, mode) VALUES (%s, %s, 'postgres')",

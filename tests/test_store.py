@@ -8,15 +8,15 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import psycopg
 
-from civicpulse.db import Mode
 from devices.contract import Limits, status_topic, telemetry_topic
 from devices.registry import Device
-from devices.registry_db import upsert
 from devices.types import DEVICE_TYPES
 from ingest.devices_cache import DeviceCache
 from ingest.prepare import InMessage, prepare
-from ingest.store import Store
 from simulators.fleet import Fleet
+from storage.connection import Conn, Mode
+from storage.registry import upsert
+from storage.writer import Store
 
 
 def _messages(pairs: list[tuple[str, bytes]], at: float | None = None) -> list[InMessage]:
@@ -88,8 +88,8 @@ async def test_rollups_equal_a_direct_aggregate(db: str, aconn, prefix: str) -> 
 
 
 async def test_quarantine_keeps_payloads_and_counts_redeliveries(
-    db: str, aconn, prefix: str
-) -> None:  # type: ignore[no-untyped-def]
+    db: str, aconn: Conn, prefix: str
+) -> None:
     fleet = await _fleet(aconn, prefix)
     aq = fleet.devices[0].device_id
     now = datetime.now(UTC)
@@ -114,7 +114,9 @@ async def test_quarantine_keeps_payloads_and_counts_redeliveries(
         ("unknown_device", -1, 2),
     ]
     assert rows[0][3] == b"\x00garbage"
-    assert orjson.loads(rows[1][3]) == {"ts": now.isoformat(), "pm25": -3}
+    excerpt = rows[1][3]
+    assert isinstance(excerpt, bytes)
+    assert orjson.loads(excerpt) == {"ts": now.isoformat(), "pm25": -3}
     assert rows[2][4] == "not-registered"
 
 

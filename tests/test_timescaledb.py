@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from civicpulse.db import Mode, connect
-from civicpulse.migrate import migrate
 from devices.registry import Device, validate
-from devices.registry_db import upsert
 from devices.types import DEVICE_TYPES
 from simulators.fleet import Fleet
 from simulators.publisher import publish_all
+from storage.connection import Mode, connect
+from storage.migrate import migrate
+from storage.registry import upsert
 from tests.conftest import create_database, drop_database
 from tests.ingest_harness import config, running, stored, wait_for
 

@@ -10,12 +10,17 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from civicpulse.embedded import EmbeddedBroker, free_port
+from ingest.metrics import Metrics, MetricsCollector, registry_for
 from ingest.supervisor import merge_metrics
 from simulators.fleet import Fleet
 from simulators.publisher import publish_all
@@ -24,30 +29,27 @@ from tests.ingest_harness import register, stored
 pytestmark = pytest.mark.slow
 
 
-def test_merge_metrics_sums_workers_and_keeps_families_together() -> None:
-    one = (
-        "# HELP civicpulse_x X.\n# TYPE civicpulse_x counter\n"
-        'civicpulse_x{t="a"} 3\n'
-        '# TYPE civicpulse_h histogram\ncivicpulse_h_bucket{le="1"} 1\ncivicpulse_h_count 1\n'
-        "# TYPE civicpulse_broker_dropped_messages gauge\ncivicpulse_broker_dropped_messages 7\n"
-    )
-    two = (
-        "# HELP civicpulse_x X.\n# TYPE civicpulse_x counter\n"
-        'civicpulse_x{t="a"} 4\ncivicpulse_x{t="b"} 1\n'
-        '# TYPE civicpulse_h histogram\ncivicpulse_h_bucket{le="1"} 2\ncivicpulse_h_count 2\n'
-        "# TYPE civicpulse_broker_dropped_messages gauge\ncivicpulse_broker_dropped_messages 7\n"
-    )
-    assert merge_metrics([one, two]).splitlines() == [
-        "# HELP civicpulse_x X.",
-        "# TYPE civicpulse_x counter",
-        'civicpulse_x{t="a"} 7',
-        'civicpulse_x{t="b"} 1',
-        "# TYPE civicpulse_h histogram",
-        'civicpulse_h_bucket{le="1"} 3',
-        "civicpulse_h_count 3",
-        "# TYPE civicpulse_broker_dropped_messages gauge",
-        "civicpulse_broker_dropped_messages 7",
-    ]
+def test_merge_metrics_sums_workers_and_reports_the_broker_once() -> None:
+    def worker_text(rows: int, seconds: float) -> str:
+        metrics = Metrics(messages_acked=rows, broker_dropped=7)
+        metrics.rows_written["parking_bay"] += rows
+        metrics.observe_batch(seconds)
+        return generate_latest(registry_for(MetricsCollector(metrics))).decode()
+
+    class Merged(Collector):
+        def collect(self) -> Iterator[Metric]:
+            yield from merge_metrics([worker_text(3, 0.004), worker_text(4, 0.3)])
+
+    text = generate_latest(registry_for(Merged())).decode()
+    assert "civicpulse_ingest_messages_acked_total 7.0" in text
+    assert 'civicpulse_ingest_rows_written_total{device_type="parking_bay"} 7.0' in text
+    assert 'civicpulse_ingest_batch_seconds_bucket{le="0.005"} 1.0' in text
+    assert 'civicpulse_ingest_batch_seconds_bucket{le="+Inf"} 2.0' in text
+    assert "civicpulse_broker_dropped_messages 7.0" in text  # one broker, read by both workers
+    # Each family once, its samples together (the exposition format requires it).
+    types = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")]
+    assert len(types) == len(set(types))
+    assert "civicpulse_ingest_rows_written_total" in types
 
 
 def _start(

@@ -26,6 +26,7 @@ SMART_METER = DeviceType(
     ),
     required_any=("electricity_import_kwh",),
     expected_interval_s=1800,
+    personal=True,
     samples=(
         b'{"ts": "2026-11-25T08:00:00Z", "seq": 4410, "electricity_import_kwh": 12873.412,'
         b' "gas_m3": 5120.77, "power_w": 431}',

@@ -15,8 +15,8 @@ import collections
 import ssl
 from collections.abc import Callable
 
+from civicpulse.mqtt import packets
 from simulators.errors import BrokerError
-from simulators.mqtt import packets
 from simulators.mqtt.flow import Flow
 
 _Entry = tuple[bytes, bytes, bool]

@@ -11,14 +11,14 @@ import zlib
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, Protocol
 
-from civicpulse.broker import BrokerAddress
+from civicpulse.mqtt.client import BrokerAddress
+from civicpulse.mqtt.packets import Will
 from devices.contract import status_topic
 from simulators.delivery import Outgoing, Transition
 from simulators.errors import BrokerError, ScenarioError
 from simulators.model import CityDevice
 from simulators.mqtt.flow import Flow
 from simulators.mqtt.limits import ensure_open_files
-from simulators.mqtt.packets import Will
 from simulators.mqtt.session import Session
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import uuid
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from civicpulse.broker import BrokerAddress, make_client
+from civicpulse.mqtt.client import BrokerAddress, make_client
 from devices.contract import STATUS_FILTER, TELEMETRY_FILTER, parse_topic
 
 

@@ -10,16 +10,16 @@ from datetime import datetime
 import psycopg
 import pytest
 
-from civicpulse.db import connect
 from civicpulse.embedded import EmbeddedBroker
 from devices.registry import Device
-from devices.registry_db import upsert
 from devices.types import DEVICE_TYPES
 from simulators.engine import Simulation
 from simulators.mqtt.sinks import DeviceSessionsSink, GatewaySink
 from simulators.plan import Plan
 from simulators.runner import prepare, run_simulation, simulate
 from simulators.scenario import Event, Selector
+from storage.connection import connect
+from storage.registry import upsert
 from tests.ingest_harness import config, running, wait_for
 from tests.simulators.broker_probe import TelemetryCounter, retained_statuses
 from tests.simulators.payloads import decode_all

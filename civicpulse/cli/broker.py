@@ -1,0 +1,157 @@
+"""``civicpulse devices provision|revoke`` and ``civicpulse broker …``: broker credentials."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from civicpulse.errors import ConfigError
+from civicpulse.settings import Settings
+from devices.broker_files import write_broker_files
+from devices.credentials import Account
+from storage.connection import connect
+from storage.credentials import (
+    active_accounts,
+    provision,
+    revoke,
+    service_account,
+)
+
+
+def add_device_parsers(devices: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``devices provision`` and ``devices revoke``."""
+    p = devices.add_parser("provision", help="issue per-device broker credentials (shown once)")
+    p.add_argument("device_ids", nargs="*", help="default: every device without a credential")
+    p.add_argument("--rotate", action="store_true", help="replace the named devices' secrets")
+    p.add_argument(
+        "--secrets-out",
+        type=Path,
+        help="write device_id,secret CSV to this new file (mode 0600) instead of stdout",
+    )
+    _broker_options(p)
+    p.set_defaults(run=_provision)
+    p = devices.add_parser("revoke", help="revoke a device's credential (disconnects it on reload)")
+    p.add_argument("device_id")
+    _broker_options(p)
+    p.set_defaults(run=_revoke)
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    broker = sub.add_parser("broker", help="broker accounts and files").add_subparsers(
+        metavar="task"
+    )
+    p = broker.add_parser("account", help="create or rotate a service account, e.g. svc-ingest")
+    p.add_argument("username")
+    _broker_options(p)
+    p.set_defaults(run=_account)
+    p = broker.add_parser("files", help="rewrite the password and ACL files from the database")
+    _broker_options(p)
+    p.set_defaults(run=_files)
+
+
+def _broker_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--file-mode",
+        type=lambda v: int(v, 8),
+        default=0o640,
+        help="permissions of passwd and acl (octal, default 640)",
+    )
+    p.add_argument(
+        "--broker-dir",
+        type=Path,
+        help="where Mosquitto reads passwd and acl (default CIVICPULSE_BROKER_CONFIG_DIR)",
+    )
+    p.add_argument(
+        "--file-owner",
+        type=_owner,
+        metavar="UID[:GID]",
+        help="chown passwd and acl, e.g. 1883:1883 for the Mosquitto image",
+    )
+    reload = p.add_mutually_exclusive_group()
+    reload.add_argument("--reload-pid", type=Path, help="send SIGHUP to the pid in this file")
+    reload.add_argument(
+        "--reload-command",
+        help="run this to reload the broker, e.g. 'docker compose kill -s HUP mosquitto'",
+    )
+
+
+def _owner(text: str) -> tuple[int, int]:
+    uid, _, gid = text.partition(":")
+    return int(uid), int(gid or uid)
+
+
+def _provision(settings: Settings, args: argparse.Namespace) -> int:
+    if args.secrets_out is not None and args.secrets_out.exists():
+        raise ConfigError("--secrets-out", f"{args.secrets_out} exists; secrets are written once")
+
+    async def run() -> list[tuple[str, str]]:
+        async with await connect(settings.require_database_url()) as conn:
+            return await provision(conn, args.device_ids or None, rotate=args.rotate)
+
+    issued = asyncio.run(run())
+    lines = "device_id,secret\n" + "".join(f"{d},{s}\n" for d, s in issued)
+    if args.secrets_out is not None:
+        descriptor = os.open(args.secrets_out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as stream:
+            stream.write(lines)
+        print(f"{len(issued)} secrets written to {args.secrets_out} (mode 0600)", file=sys.stderr)
+    else:
+        sys.stdout.write(lines)
+    _publish(settings, args)
+    print(
+        f"provisioned {len(issued)} devices; secrets are not stored and cannot be shown again",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _revoke(settings: Settings, args: argparse.Namespace) -> int:
+    async def run() -> None:
+        async with await connect(settings.require_database_url()) as conn:
+            await revoke(conn, args.device_id)
+
+    asyncio.run(run())
+    _publish(settings, args)
+    print(f"revoked {args.device_id}")
+    return 0
+
+
+def _account(settings: Settings, args: argparse.Namespace) -> int:
+    async def run() -> str:
+        async with await connect(settings.require_database_url()) as conn:
+            return await service_account(conn, args.username)
+
+    secret = asyncio.run(run())
+    print(f"{args.username},{secret}")
+    _publish(settings, args)
+    return 0
+
+
+def _files(settings: Settings, args: argparse.Namespace) -> int:
+    _publish(settings, args)
+    return 0
+
+
+def _publish(settings: Settings, args: argparse.Namespace) -> None:
+    """Rewrite the broker's files from the database, then ask the broker to reload them."""
+    directory = args.broker_dir or settings.broker_config_dir
+
+    async def accounts() -> list[Account]:
+        async with await connect(settings.require_database_url()) as conn:
+            return await active_accounts(conn)
+
+    found = asyncio.run(accounts())
+    passwd, acl = write_broker_files(directory, found, mode=args.file_mode, owner=args.file_owner)
+    print(f"wrote {passwd} ({len(found)} accounts) and {acl}", file=sys.stderr)
+    if args.reload_pid is not None:
+        pid = int(args.reload_pid.read_text().split()[0])
+        os.kill(pid, signal.SIGHUP)
+        print(f"sent SIGHUP to the broker (pid {pid})", file=sys.stderr)
+    elif args.reload_command:
+        subprocess.run(shlex.split(args.reload_command), check=True)

@@ -1,0 +1,91 @@
+"""Gather health observations from the database (psycopg adapter)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from devices.health import Health, Observations, assess
+from devices.model import DeviceType
+from storage.connection import Conn
+from storage.errors import storage_operation
+
+
+@storage_operation("assess device health")
+async def fleet_health(
+    conn: Conn,
+    types: Mapping[str, DeviceType],
+    *,
+    now: datetime,
+    window: timedelta = timedelta(hours=24),
+    zone: str | None = None,
+) -> list[Health]:
+    """Health of every registered device, or of those in ``zone``."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT d.device_id, d.device_type, d.firmware_version, l.last_received_at, l.last_ts,"
+            " l.battery_pct, l.rssi_dbm, coalesce(l.readings, 0) AS readings,"
+            " coalesce(l.quarantined, 0) AS quarantined, l.last_quarantined_at,"
+            " s.online, s.ts AS status_at"
+            " FROM devices d LEFT JOIN device_last_seen l USING (device_id)"
+            " LEFT JOIN LATERAL (SELECT online, ts FROM device_status st"
+            "   WHERE st.device_id = d.device_id ORDER BY ts DESC LIMIT 1) s ON true"
+            " WHERE %(zone)s::text IS NULL OR EXISTS (SELECT 1 FROM device_zones z"
+            "   WHERE z.device_id = d.device_id AND z.zone_id = %(zone)s)"
+            " ORDER BY d.device_id",
+            {"zone": zone},
+        )
+        devices = await cur.fetchall()
+        windows: dict[str, dict[str, int | None]] = {}
+        by_type: dict[str, list[str]] = {}
+        for row in devices:
+            by_type.setdefault(row["device_type"], []).append(row["device_id"])
+        for type_name, ids in by_type.items():
+            device_type = types.get(type_name)
+            if device_type is None:
+                continue
+            await cur.execute(
+                sql.SQL(
+                    "SELECT device_id, count(*) AS n, count(DISTINCT seq) AS distinct_seq,"
+                    " min(seq) AS seq_min, max(seq) AS seq_max FROM {}"
+                    " WHERE device_id = ANY(%s) AND ts >= %s AND ts <= %s GROUP BY device_id"
+                ).format(sql.Identifier(device_type.table)),
+                (ids, now - window, now),
+            )
+            for w in await cur.fetchall():
+                windows[w["device_id"]] = w
+    out = []
+    for row in devices:
+        device_type = types.get(row["device_type"])
+        if device_type is None:
+            continue
+        w = windows.get(row["device_id"], {})
+        out.append(
+            assess(
+                Observations(
+                    device_id=row["device_id"],
+                    device_type=row["device_type"],
+                    expected_interval=timedelta(seconds=device_type.expected_interval_s),
+                    firmware_version=row["firmware_version"],
+                    last_received_at=row["last_received_at"],
+                    last_ts=row["last_ts"],
+                    battery_pct=row["battery_pct"],
+                    rssi_dbm=row["rssi_dbm"],
+                    readings_total=row["readings"],
+                    quarantined_total=row["quarantined"],
+                    last_quarantined_at=row["last_quarantined_at"],
+                    online=row["online"],
+                    status_at=row["status_at"],
+                    window_readings=int(w.get("n") or 0),
+                    window_distinct_seq=int(w.get("distinct_seq") or 0),
+                    window_seq_min=w.get("seq_min"),
+                    window_seq_max=w.get("seq_max"),
+                ),
+                now=now,
+                window=window,
+            )
+        )
+    return out
