@@ -83,6 +83,7 @@ class Settings(BaseSettings):
                 "CIVICPULSE_DATABASE_URL",
                 "not set (or run `civicpulse services up` and export its URLs)",
             )
+        check_database_url(self.database_url)
         return self.database_url
 
     def require_services(self) -> tuple[str, str]:
@@ -104,3 +105,17 @@ def load_settings() -> Settings:
         first = error.errors()[0]
         name = "CIVICPULSE_" + "_".join(str(p) for p in first["loc"]).upper()
         raise ConfigError(name, f"{first['msg']} (got {first.get('input')!r})") from None
+
+
+def check_database_url(url: str) -> None:
+    """A :class:`ConfigError` unless ``url`` is a PostgreSQL URL or connection string."""
+    from psycopg import ProgrammingError, conninfo
+
+    try:
+        conninfo.conninfo_to_dict(url)
+    except ProgrammingError as error:
+        raise ConfigError(
+            "CIVICPULSE_DATABASE_URL",
+            f"not a PostgreSQL URL ({str(error).strip().splitlines()[0]});"
+            " expected postgresql://user@host:5432/database",
+        ) from None

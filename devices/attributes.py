@@ -10,13 +10,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from devices.hours import EXAMPLE, ControlledHours
+
 Validator = Callable[[Any], Any]
 
 _HOUSEHOLD_ID = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
-_HOURS = re.compile(
-    r"^(24/7|none|(Mon|Tue|Wed|Thu|Fri|Sat|Sun)(-(Mon|Tue|Wed|Thu|Fri|Sat|Sun))? "
-    r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d)$"
-)
 
 
 def _choice(*allowed: str) -> Validator:
@@ -64,8 +62,9 @@ def _number(low: float, high: float, integer: bool = False) -> Validator:
 
 
 def _hours(value: Any) -> Any:
-    if not isinstance(value, str) or not _HOURS.match(value.strip()):
-        raise ValueError("must be like 'Mon-Sat 08:30-18:30', '24/7' or 'none'")
+    if not isinstance(value, str):
+        raise ValueError(f"must be text like {EXAMPLE}")
+    ControlledHours.parse(value)  # the ValueError says what it cannot read
     return value.strip()
 
 

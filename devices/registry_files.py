@@ -37,9 +37,17 @@ CSV_COLUMNS = (*BASE_COLUMNS, *sorted(ALL_KEYS))
 
 def read_csv(stream: IO[str], types: Mapping[str, DeviceType]) -> list[Device]:
     """Devices from CSV. Columns: :data:`CSV_COLUMNS` (any subset with ``device_id`` and
-    ``device_type``); ``zones`` is a ``;``-separated list of explicit zone ids."""
-    reader = csv.DictReader(stream)
-    header = reader.fieldnames or []
+    ``device_type``, in any case, as spreadsheets write them); ``zones`` is a ``;``-separated list
+    of explicit zone ids. A leading byte-order mark (Excel's "CSV UTF-8") is ignored."""
+    text = stream.read()
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), strict=True)
+    try:
+        rows = list(reader)
+    except csv.Error as error:
+        raise RegistryError("-", f"CSV line {reader.line_num}: {_csv_problem(error)}") from None
+    if not rows:
+        raise RegistryError("-", "the CSV file is empty; its first line names the columns")
+    header = [column.strip().lower() for column in rows[0]]
     unknown = [c for c in header if c not in CSV_COLUMNS]
     if unknown or "device_id" not in header or "device_type" not in header:
         raise RegistryError(
@@ -48,7 +56,14 @@ def read_csv(stream: IO[str], types: Mapping[str, DeviceType]) -> list[Device]:
             f"{', '.join(CSV_COLUMNS)}; unknown: {', '.join(unknown) or 'none'}",
         )
     devices = []
-    for line, row in enumerate(reader, start=2):
+    for line, values in enumerate(rows[1:], start=2):
+        if not any(v.strip() for v in values):
+            continue  # a blank line, as spreadsheets leave at the end
+        if len(values) > len(header):
+            raise RegistryError(
+                "-", f"CSV line {line}: {len(values)} values for {len(header)} columns"
+            )
+        row = dict(zip(header, values, strict=False))
         try:
             devices.append(validate(_device(row), types))
         except RegistryError as error:
@@ -56,6 +71,13 @@ def read_csv(stream: IO[str], types: Mapping[str, DeviceType]) -> list[Device]:
         except ValueError as error:
             raise RegistryError(row.get("device_id") or "?", f"CSV line {line}: {error}") from error
     return devices
+
+
+def _csv_problem(error: csv.Error) -> str:
+    text = str(error)
+    if "unexpected end of data" in text or "EOF" in text:
+        return 'a quoted value is never closed (a " without its partner)'
+    return text
 
 
 def _device(values: Mapping[str, Any]) -> Device:

@@ -62,6 +62,7 @@ class LateRollups:
             except StorageError as error:
                 logger.warning("refreshing %s rollups failed (%s); retrying", type_name, error)
                 self._touched.keep(type_name, start, end)
-                if self._conn is not None:
-                    await self._conn.close()
-                self._conn = None
+                if not error.retryable or error.sqlstate is None:  # the connection may be gone
+                    if self._conn is not None:
+                        await self._conn.close()
+                    self._conn = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 import time
 from collections import deque
@@ -28,11 +29,38 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from civicpulse.mqtt.client import BrokerAddress, make_client
 from devices.contract import STATUS_FILTER, TELEMETRY_FILTER
+from ingest.drops import parse_uptime
 from ingest.prepare import InMessage
 
 logger = logging.getLogger(__name__)
 
 DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
+UPTIME_TOPIC = "$SYS/broker/uptime"
+
+# What a refused CONNECT means for the person running ingest (MQTT 5 reason strings, lowered).
+_REFUSAL_HINTS = {
+    "unsupported protocol version": "the broker does not speak MQTT 5: set"
+    " CIVICPULSE_MQTT_PROTOCOL=3.1.1",
+    "bad user name or password": "check the user and password in CIVICPULSE_MQTT_URL"
+    " (`civicpulse broker account svc-ingest` makes them)",
+    "not authorized": "the broker does not allow this user: check CIVICPULSE_MQTT_URL and the"
+    " broker's password and ACL files",
+    "client identifier not valid": "the broker refuses the client id: set"
+    " CIVICPULSE_INGEST_CLIENT_ID to letters, digits and '-'",
+}
+
+
+def unreachable_reason(host: str, port: int) -> str:
+    """Why a TCP connection to the broker fails, in words (paho's callback does not say)."""
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as error:
+        return f"unknown host {host!r} ({error.strerror or error})"
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            return "the connection was lost while connecting"
+    except OSError as error:
+        return error.strerror or str(error) or type(error).__name__
 
 
 class MqttSource:
@@ -46,7 +74,6 @@ class MqttSource:
         share_group: str | None,
         receive_maximum: int,
         session_expiry: int,
-        on_dropped: Callable[[int], None] | None = None,
         protocol: str = "5",
         drain: bool = False,
     ) -> None:
@@ -58,8 +85,16 @@ class MqttSource:
         self._subscribed = threading.Event()
         self._wakeup: Callable[[], None] | None = None
         self._signalled = False
-        self._on_dropped = on_dropped
+        self._sys: dict[str, bytes] = {}
+        self._sys_new = False
         self.connects = 0
+        self.failed_attempts = 0
+        self._attempt_started: float | None = None
+        self._attempt_answered = False
+        self._warned_attempt: float | None = None
+        self.taken_over = False
+        """Another client connected with our client id and took the session over."""
+        self._client_id = client_id
         self.stale_dropped = 0
         """Messages of earlier connections dropped unacknowledged (the broker redelivers them)."""
         self._filters = [TELEMETRY_FILTER, STATUS_FILTER]
@@ -68,6 +103,8 @@ class MqttSource:
         self._drain = drain
         self.last_received = 0.0
         self.ready_at = 0.0
+        self.first_ready_at: float | None = None
+        """When this process's first subscription was confirmed (Unix s)."""
         self._v5 = protocol == "5"
         if self._v5:
             self._client = make_client(address, client_id, manual_ack=True)
@@ -82,6 +119,7 @@ class MqttSource:
                 clean_session=False,
             )
         self._client.on_connect = self._on_connect
+        self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
@@ -100,9 +138,21 @@ class MqttSource:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def url(self) -> str:
+        scheme = "mqtts" if self._address.tls else "mqtt"
+        return f"{scheme}://{self._address.host}:{self._address.port}"
+
     def start(self, wakeup: Callable[[], None]) -> None:
-        """Connect in the background (retrying for ever) and start receiving."""
+        """Connect in the background (retrying for ever, saying why) and start receiving."""
         self._wakeup = wakeup
+        self._new_attempt()
+        logger.info(
+            "connecting to %s as %r (MQTT %s, persistent session)",
+            self.url,
+            self._client_id,
+            "5" if self._v5 else "3.1.1",
+        )
         if self._v5:
             self._client.connect_async(
                 self._address.host,
@@ -154,6 +204,23 @@ class MqttSource:
                     count += 1
         return count
 
+    def broker_counts(self) -> tuple[int, float] | None:
+        """The broker's dropped-message count and uptime (seconds), when a new sample of both
+        has arrived since the last call (Mosquitto publishes them every ``sys_interval``)."""
+        with self._lock:
+            if not self._sys_new:
+                return None
+            self._sys_new = False
+            dropped, uptime = self._sys.get(DROPPED_TOPIC), self._sys.get(UPTIME_TOPIC)
+        if dropped is None or uptime is None:
+            return None
+        seconds = parse_uptime(uptime.decode(errors="replace"))
+        try:
+            count = int(dropped)
+        except ValueError:
+            return None
+        return None if seconds is None else (count, seconds)
+
     @property
     def ready(self) -> bool:
         return self._subscribed.is_set()
@@ -171,13 +238,62 @@ class MqttSource:
 
     # paho callbacks: they run on paho's network thread.
 
+    def warn_if_unanswered(self, after_s: float = 10.0) -> None:
+        """Log once per attempt when a connection is open but the broker has not answered
+        CONNECT: brokers that speak only MQTT 3.1.1 may ignore an MQTT 5 CONNECT."""
+        started, answered = self._attempt_started, self._attempt_answered
+        if answered or started is None or self._warned_attempt == started:
+            return
+        # Only while a connection is open: between attempts (backoff) there is no socket.
+        if time.monotonic() - started > after_s and self._client.socket() is not None:
+            self._warned_attempt = started
+            hint = (
+                "; a broker that speaks only MQTT 3.1.1 (amqtt, older brokers) may not answer an"
+                " MQTT 5 CONNECT: set CIVICPULSE_MQTT_PROTOCOL=3.1.1"
+                if self._v5
+                else ""
+            )
+            logger.error(
+                "no answer from the broker at %s %.0f s after connecting%s",
+                self.url,
+                after_s,
+                hint,
+            )
+
+    def _next_delay(self) -> float:
+        """The wait paho takes before its next attempt (reconnect_delay_set(1, 30) doubles)."""
+        self.failed_attempts += 1
+        return float(min(30, 2 ** (self.failed_attempts - 1)))
+
+    def _new_attempt(self) -> None:
+        self._attempt_started = time.monotonic()
+        self._attempt_answered = False
+
+    def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
+        self._new_attempt()
+        logger.warning(
+            "cannot reach the broker at %s: %s; retrying in %.0f s",
+            self.url,
+            unreachable_reason(self._address.host, self._address.port),
+            self._next_delay(),
+        )
+
     def _on_connect(
         self, client: mqtt.Client, _userdata: Any, flags: Any, reason: Any, _props: Any
     ) -> None:
+        self._attempt_answered = True
         if reason.is_failure:
-            logger.error("broker refused the connection: %s", reason)
+            hint = _REFUSAL_HINTS.get(str(reason).lower(), "")
+            logger.error(
+                "the broker at %s refused the connection: %s%s; retrying in %.0f s",
+                self.url,
+                reason,
+                f" ({hint})" if hint else "",
+                self._next_delay(),
+            )
             return
         self.connects += 1
+        self.failed_attempts = 0
         logger.info(
             "connected to mqtt://%s:%d (session present: %s)",
             self._address.host,
@@ -195,10 +311,18 @@ class MqttSource:
                     (self._filters[0], SubscribeOptions(qos=1)),
                     (self._filters[1], SubscribeOptions(qos=1, retainHandling=retain)),
                     (DROPPED_TOPIC, SubscribeOptions(qos=0)),
+                    (UPTIME_TOPIC, SubscribeOptions(qos=0)),
                 ]
             )
         else:
-            client.subscribe([(self._filters[0], 1), (self._filters[1], 1), (DROPPED_TOPIC, 0)])
+            client.subscribe(
+                [
+                    (self._filters[0], 1),
+                    (self._filters[1], 1),
+                    (DROPPED_TOPIC, 0),
+                    (UPTIME_TOPIC, 0),
+                ]
+            )
         self._connected.set()
 
     def _on_unsubscribe(
@@ -216,15 +340,26 @@ class MqttSource:
             logger.error("the broker refused subscriptions: %s", failed)
         else:
             logger.info("subscribed to %s", ", ".join(self._filters))
+            if self.first_ready_at is None:
+                self.first_ready_at = time.time()
             self._subscribed.set()
 
     def _on_disconnect(
-        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
     ) -> None:
         with self._lock:
             self._epoch += 1
+        self._new_attempt()
         self._connected.clear()
         self._subscribed.clear()
+        if str(reason).lower() == "session taken over":
+            # Two processes with one client id would take the session from each other for
+            # ever, each reconnect cutting the other off. Stop reconnecting; ingest exits.
+            self.taken_over = True
+            client.disconnect()
+            if self._wakeup is not None:
+                self._wakeup()
+            return
         if reason.is_failure:
             logger.warning("disconnected from the broker: %s", reason)
         else:
@@ -232,12 +367,10 @@ class MqttSource:
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         topic = message.topic
-        if topic == DROPPED_TOPIC:
-            if self._on_dropped is not None:
-                try:
-                    self._on_dropped(int(message.payload))
-                except ValueError:
-                    logger.debug("unreadable %s payload %r", DROPPED_TOPIC, message.payload[:40])
+        if topic.startswith("$SYS/"):
+            with self._lock:
+                self._sys[topic] = bytes(message.payload)
+                self._sys_new = True
             return
         self.last_received = time.time()
         payload = message.payload

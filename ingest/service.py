@@ -9,31 +9,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
-from civicpulse.errors import SchemaError, StorageError
+from civicpulse.errors import ConfigError, SchemaError, StorageError
 from civicpulse.mqtt.client import BrokerAddress
+from civicpulse.proc import alive
 from civicpulse.settings import Settings
 from devices.contract import Limits
 from devices.model import DeviceType
 from devices.types import DEVICE_TYPES
+from ingest import lease
 from ingest.batching import Backoff, FlushPolicy
 from ingest.devices_cache import DeviceCache
+from ingest.drops import DropRecord, DropReport, account
 from ingest.late_rollups import LateRollups
 from ingest.metrics import Metrics, MetricsCollector, registry_for, serve
 from ingest.mqtt import MqttSource
 from ingest.prepare import InMessage, prepare, storage_rejection
+from storage import meta
 from storage.batch import Prepared
 from storage.connection import Mode, connect, server_info
 from storage.errors import MIGRATE_HINT
 from storage.writer import Store
 
 logger = logging.getLogger(__name__)
+
+AWAY_WINDOW_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +124,7 @@ class Ingest:
         self._store: Store | None = None
         self._mode: Mode | None = None
         self._late: LateRollups | None = None
+        self._lease_renewed = 0.0
         self._stopped_writing = asyncio.Event()
         self._source = MqttSource(
             BrokerAddress.parse(config.mqtt_url),
@@ -123,7 +132,6 @@ class Ingest:
             share_group=config.share_group,
             receive_maximum=config.receive_maximum,
             session_expiry=config.session_expiry,
-            on_dropped=self._broker_dropped,
             protocol=config.protocol,
             drain=config.drain,
         )
@@ -158,6 +166,9 @@ class Ingest:
             if refresher is not None:
                 await refresher
             self._source.stop(end_session=self.config.drain)
+            if self._lease_renewed and not self.config.drain:
+                with contextlib.suppress(StorageError):
+                    await self._lease("release")
             if self._store is not None:
                 await self._store.close()
             if server is not None:
@@ -184,19 +195,66 @@ class Ingest:
                     return False
                 attempt += 1
 
+        if not self.config.drain:
+            await self._lease("acquire")
+
         def wake() -> None:
             loop.call_soon_threadsafe(self._wake.set)
 
         self._source.start(wake)
         return True
 
+    async def _lease(self, action: str) -> None:
+        """Acquire, renew or release this process's lease on its client id (ingest.lease)."""
+        me = lease.Holder(socket.gethostname(), os.getpid(), time.time())
+        key = lease.lease_key(self.config.client_id)
+        store = await self._connect_store()
+        if action == "release":
+            await meta.update(store.connection, key, lambda v: lease.release(v, me))
+            return
+        if action == "renew":
+            kept = await meta.update(store.connection, key, lambda v: lease.renew(v, me))
+            holder = None if kept else lease.Holder("another host or process", 0, 0)
+        else:
+            holder = await meta.update(store.connection, key, lambda v: lease.acquire(v, me, alive))
+        self._lease_renewed = time.monotonic()
+        if holder is not None:
+            who = f"pid {holder.pid} on {holder.host}" if holder.pid else holder.host
+            raise ConfigError(
+                "CIVICPULSE_INGEST_CLIENT_ID",
+                f"another ingest process ({who}) runs as {self.config.client_id!r}; two"
+                " processes with one client id take the broker session from each other for"
+                " ever. Run one `civicpulse ingest --workers N`, or give each process its own"
+                " CIVICPULSE_INGEST_CLIENT_ID",
+            )
+
     async def _loop(self) -> None:
         source, policy = self._source, self.config.flush
         epoch = source.epoch
         while True:
+            if source.taken_over:
+                raise ConfigError(
+                    "CIVICPULSE_INGEST_CLIENT_ID",
+                    f"another client connected to the broker as {self.config.client_id!r} and"
+                    " took this ingest's session over; every ingest process needs its own"
+                    " client id (run one `civicpulse ingest --workers N`, or give each process"
+                    " its own CIVICPULSE_INGEST_CLIENT_ID)",
+                )
             if source.epoch != epoch:
                 epoch = source.epoch
                 logger.info("reconnected: unacknowledged messages will be redelivered")
+            counts = source.broker_counts()
+            if counts is not None:
+                await self._account_drops(*counts)
+            if (
+                not self.config.drain
+                and time.monotonic() - self._lease_renewed > lease.RENEW_EVERY_S
+            ):
+                try:
+                    await self._lease("renew")
+                except StorageError as error:  # the database write path will say more
+                    logger.warning("could not renew this process's lease (%s)", error)
+            source.warn_if_unanswered()
             pending = source.pending()
             self.metrics.pending = pending
             self.metrics.mqtt_connects = source.connects
@@ -335,14 +393,55 @@ class Ingest:
             await self._store.close()
         self._store = None
 
-    def _broker_dropped(self, count: int) -> None:
-        previous = self.metrics.broker_dropped
-        self.metrics.broker_dropped = count
-        if previous is not None and count > previous:
+    async def _account_drops(self, dropped: int, uptime_s: float) -> None:
+        """Report what the broker dropped since the deployment last looked (see ingest.drops)."""
+        self.metrics.broker_dropped = dropped
+        now = time.time()
+
+        def change(value: Any) -> tuple[Any, DropReport]:
+            record, report = account(DropRecord.from_json(value), dropped, uptime_s, now)
+            return record.to_json(), report
+
+        try:
+            store = await self._connect_store()
+            report = await meta.update(store.connection, drops_key(self._source.url), change)
+        except StorageError as error:
+            logger.warning("could not record the broker's drop count (%s); will try again", error)
+            return
+        if report.dropped <= 0:
+            return
+        since = "" if report.since is None else f" since {_clock(report.since)}"
+        # The broker publishes $SYS every sys_interval (10 s by default) and hands a new
+        # subscriber the last, possibly older, value: drops seen in the first minute after this
+        # process connected happened before it, while ingest was away.
+        first_ready = self._source.first_ready_at
+        if first_ready is None or now - first_ready < AWAY_WINDOW_S:
+            self.metrics.broker_dropped_while_away += report.dropped
             logger.error(
-                "the broker dropped %d messages (queue or inflight limits; see docs/operations.md)",
-                count - previous,
+                "the broker dropped %d messages while ingest was away%s%s; they are lost. Raise"
+                " the broker's max_queued_messages (docs/operations.md#broker-queue-limits)",
+                report.dropped,
+                since,
+                " (it restarted since; drops before its restart could not be counted)"
+                if report.restarted
+                else "",
             )
+        else:
+            logger.error(
+                "the broker dropped %d messages%s (queue or inflight limits; see"
+                " docs/operations.md#broker-queue-limits)",
+                report.dropped,
+                since,
+            )
+
+
+def drops_key(broker_url: str) -> str:
+    """Where a deployment keeps the drop count of the broker at ``broker_url``."""
+    return f"ingest.broker_drops.{broker_url}"
+
+
+def _clock(unix: float) -> str:
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 async def run_ingest(config: IngestConfig) -> Metrics:

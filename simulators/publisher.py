@@ -19,8 +19,12 @@ def publish_all(
     qos: int = 1,
     max_inflight: int = 1000,
     timeout: float = 300.0,
+    stop: threading.Event | None = None,
 ) -> int:
-    """Publish ``messages``; returns the count once the broker acknowledged all of them."""
+    """Publish ``messages``; returns the count once the broker acknowledged all of them.
+
+    Setting ``stop`` (from another thread) ends it early; it then returns how many were
+    acknowledged so far."""
     client = make_client(BrokerAddress.parse(mqtt_url), client_id, protocol=mqtt.MQTTv311)
     client.max_inflight_messages_set(max_inflight)
     client.max_queued_messages_set(0)
@@ -32,12 +36,19 @@ def publish_all(
     try:
         if not connected.wait(30):
             raise TimeoutError(f"no CONNACK from {address.host}:{address.port}")
-        infos = [client.publish(topic, payload, qos=qos) for topic, payload in messages]
+        infos = []
+        for topic, payload in messages:
+            if stop is not None and stop.is_set():
+                break
+            infos.append(client.publish(topic, payload, qos=qos))
         deadline = time.monotonic() + timeout
-        for info in infos:
-            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
-            if not info.is_published():
-                raise TimeoutError("the broker did not acknowledge every message in time")
+        for count, info in enumerate(infos):
+            while not info.is_published():
+                if stop is not None and stop.is_set():
+                    return count
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the broker did not acknowledge every message in time")
+                info.wait_for_publish(0.2)
         return len(infos)
     finally:
         client.disconnect()

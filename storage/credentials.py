@@ -70,8 +70,25 @@ async def revoke(conn: Conn, device_id: str) -> None:
             " WHERE device_id = %s AND revoked_at IS NULL",
             (device_id,),
         )
-        if cur.rowcount != 1:
-            raise RegistryError(device_id, "has no active credential")
+        if cur.rowcount == 1:
+            return
+        cur = await conn.execute(
+            "SELECT d.device_id IS NOT NULL, c.revoked_at FROM (SELECT %s::text AS id) q"
+            " LEFT JOIN devices d ON d.device_id = q.id"
+            " LEFT JOIN device_credentials c ON c.device_id = q.id",
+            (device_id,),
+        )
+        row = await cur.fetchone()
+    registered, revoked_at = row if row is not None else (False, None)
+    if not registered:
+        raise RegistryError(device_id, "not registered")
+    if revoked_at is not None:
+        raise RegistryError(
+            device_id,
+            f"already revoked on {revoked_at:%Y-%m-%d %H:%M} UTC; nothing to do"
+            " (`civicpulse devices provision` issues a new secret)",
+        )
+    raise RegistryError(device_id, "was never provisioned, so it has no credential to revoke")
 
 
 @storage_operation("create a service account")

@@ -26,6 +26,8 @@ MIGRATE_HINT = "run `civicpulse db migrate`"
 _RETRYABLE_CLASSES = ("08", "40", "53", "57", "58")
 # 57014 is a cancelled query (statement_timeout): retrying the same query is not the answer.
 _NOT_RETRYABLE = ("57014",)
+# Lock not available, object in use: TimescaleDB refuses a refresh while another one runs.
+_RETRYABLE_STATES = ("55P03", "55006")
 _UNDEFINED = ("42P01", "42703", "42883")  # undefined table, column, function
 
 
@@ -55,21 +57,36 @@ def translate(
     if sqlstate is None:
         # No server answer: a refused or lost connection, or a client-side problem.
         if isinstance(error, psycopg.OperationalError):
-            return StorageError(operation, _connection_detail(detail), retryable=True)
+            return _connection_error(operation, detail)
         if isinstance(error, psycopg.ProgrammingError) and "dsn" in detail.lower():
             return ConfigError("CIVICPULSE_DATABASE_URL", f"not a valid database URL: {detail}")
         return StorageError(operation, detail)
-    retryable = sqlstate[:2] in _RETRYABLE_CLASSES and sqlstate not in _NOT_RETRYABLE
+    retryable = (
+        sqlstate[:2] in _RETRYABLE_CLASSES and sqlstate not in _NOT_RETRYABLE
+    ) or sqlstate in _RETRYABLE_STATES
     return StorageError(operation, detail, sqlstate=sqlstate, retryable=retryable)
 
 
-def _connection_detail(detail: str) -> str:
+def _connection_error(operation: str, detail: str) -> StorageError:
+    """A failed connection, told apart by libpq's words (it gives no SQLSTATE while connecting):
+    a wrong URL is the user's to fix; a server that is down may come back."""
     lowered = detail.lower()
+    hint = "check CIVICPULSE_DATABASE_URL"
     if "connection refused" in lowered:
-        return f"cannot reach the database ({detail}); is it running, and is the URL's port right?"
-    if "could not translate host name" in lowered or "name or service not known" in lowered:
-        return f"unknown database host ({detail}); check CIVICPULSE_DATABASE_URL"
-    return f"database connection failed: {detail}"
+        return StorageError(
+            operation,
+            f"cannot reach the database ({detail.removeprefix('connection failed: ')});"
+            " is it running, and is the URL's port right?",
+            retryable=True,
+        )
+    if "resolve host" in lowered or "translate host name" in lowered:
+        return StorageError(
+            operation, f"unknown database host: {detail}", hint=hint, user_fixable=True
+        )
+    if "does not exist" in lowered or "authentication failed" in lowered:
+        fatal = detail.split("FATAL:", 1)[-1].strip()
+        return StorageError(operation, fatal, hint=hint, user_fixable=True)
+    return StorageError(operation, f"database connection failed: {detail}", retryable=True)
 
 
 @contextlib.asynccontextmanager

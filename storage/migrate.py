@@ -8,9 +8,11 @@ then, on TimescaleDB, the storage policies.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 import psycopg
@@ -24,11 +26,13 @@ from storage.connection import Conn, Mode, connect, server_info
 from storage.errors import first_line, translated
 from storage.migrations import MIGRATIONS, Context
 from storage.policies import Policies, apply_policies
+from storage.rollups import refresh_rollups
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["MigrationReport", "Policies", "migrate", "schema_drift"]
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LOCK_KEY = 0x63697669  # pg_advisory_lock key: one migrator at a time
 _BOOTSTRAP = """
 CREATE TABLE IF NOT EXISTS civicpulse_meta (key text PRIMARY KEY, value text NOT NULL);
@@ -70,7 +74,7 @@ async def migrate(
         try:
             await conn.execute(_BOOTSTRAP)
             mode, reason = await _choose_mode(conn, timescaledb)
-            changes, refresh = await _sync_types(conn, mode, types, chunk_interval_days)
+            changes, remade = await _sync_types(conn, mode, types, chunk_interval_days)
             applied = await _apply_migrations(conn, mode)
             async with conn.transaction():
                 for statement in _derived(mode, types.values()):
@@ -81,8 +85,13 @@ async def migrate(
                 applied_policies = await apply_policies(
                     conn, types.values(), policies, info.timescaledb_installed
                 )
-            for statement in refresh:  # outside any transaction, as TimescaleDB requires
-                await conn.execute(statement.encode())
+            # Outside any transaction, as TimescaleDB requires; whole hours only, so that the
+            # current hour stays real-time.
+            now = datetime.now(UTC)
+            for device_type in remade:
+                await refresh_rollups(
+                    conn, device_type, _EPOCH, now.replace(minute=0, second=0, microsecond=0)
+                )
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return MigrationReport(
@@ -131,35 +140,46 @@ async def table_columns(conn: Conn, relation: str) -> dict[str, str]:
 
 async def _sync_types(
     conn: Conn, mode: Mode, types: Mapping[str, DeviceType], chunk_interval_days: int
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[str], list[DeviceType]]:
     """Create missing type tables; add the columns of fields a plugin gained. Returns what was
-    done and the statements to run after the transaction (aggregate refreshes)."""
+    done and the types whose TimescaleDB aggregates were made again (to refresh afterwards)."""
     changes: list[str] = []
-    refresh: list[str] = []
+    plan: list[tuple[DeviceType, dict[str, str]]] = []
+    for device_type in types.values():
+        existing = await table_columns(conn, device_type.table)
+        expected = dict(schema.readings_columns(device_type))
+        for name, kind in expected.items():
+            if name in existing and existing[name] != kind:
+                raise SchemaError(
+                    "migrate",
+                    f"{device_type.table}.{name} is {existing[name]} in the database but"
+                    f" {kind} in the {device_type.name} plugin; changing a field's kind needs"
+                    " a new field name",
+                )
+        plan.append((device_type, existing))
+    growing = [
+        t for t, existing in plan if existing and any(f.name not in existing for f in t.fields)
+    ]
+    if mode is Mode.TIMESCALEDB and growing:
+        # A policy job running on an aggregate about to be dropped makes the DROP fail
+        # ("tuple concurrently deleted"): pause those jobs and let running ones finish.
+        await _pause_jobs(
+            conn, [schema.rollup_name(t, g) for t in growing for g in ("hourly", "daily")]
+        )
     async with conn.transaction():
-        for device_type in types.values():
-            existing = await table_columns(conn, device_type.table)
+        for device_type, existing in plan:
             if not existing:
                 for statement in schema.create_type(mode, device_type, chunk_interval_days):
                     await conn.execute(statement.encode())
                 changes.append(f"created {device_type.table} and its hourly and daily rollups")
                 continue
-            expected = dict(schema.readings_columns(device_type))
-            for name, kind in expected.items():
-                if name in existing and existing[name] != kind:
-                    raise SchemaError(
-                        "migrate",
-                        f"{device_type.table}.{name} is {existing[name]} in the database but"
-                        f" {kind} in the {device_type.name} plugin; changing a field's kind needs"
-                        " a new field name",
-                    )
             new = [f for f in device_type.fields if f.name not in existing]
             if new:
                 for statement in schema.add_fields(mode, device_type, new):
                     await conn.execute(statement.encode())
-                refresh.extend(schema.refresh_after_change(mode, device_type))
                 names = ", ".join(f.name for f in new)
                 changes.append(f"{device_type.table}: added {names}, and to its rollups")
+            expected = dict(schema.readings_columns(device_type))
             for name in existing:
                 if name not in expected:
                     changes.append(
@@ -168,7 +188,28 @@ async def _sync_types(
                     )
     for line in changes:
         logger.info("schema: %s", line)
-    return changes, refresh
+    return changes, growing if mode is Mode.TIMESCALEDB else []
+
+
+async def _pause_jobs(conn: Conn, relations: list[str], wait_s: float = 60.0) -> None:
+    """Unschedule the policy jobs of ``relations`` and wait until none of them is running."""
+    await conn.execute(
+        "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs"
+        " WHERE hypertable_name = ANY(%s)",
+        (relations,),
+    )
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while asyncio.get_running_loop().time() < deadline:
+        cur = await conn.execute(
+            "SELECT count(*) FROM timescaledb_information.job_stats"
+            " WHERE hypertable_name = ANY(%s) AND job_status = 'Running'",
+            (relations,),
+        )
+        row = await cur.fetchone()
+        if row is None or row[0] == 0:
+            return
+        await asyncio.sleep(0.2)
+    raise StorageError("migrate", f"policy jobs on {', '.join(relations)} are still running")
 
 
 def _derived(mode: Mode, types: Iterable[DeviceType]) -> list[str]:

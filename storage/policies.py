@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
+import orjson
 import psycopg
 
+from civicpulse.errors import ConfigError
 from devices.model import DeviceType
+
+MIN_RETENTION_DAYS = 4
+"""The daily aggregate is refreshed over the retained raw data less a day at each end, and a
+refresh needs two whole days: a shorter retention leaves no window to refresh."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,10 +25,48 @@ class Policies:
     hourly_retention_days: int = 3650
     daily_retention_days: int = 0
 
+    def __post_init__(self) -> None:
+        for name in (
+            "compress_after_days",
+            "raw_retention_days",
+            "hourly_retention_days",
+            "daily_retention_days",
+        ):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"CIVICPULSE_{name.upper()}", "must be 0 or more days")
+        for name in ("raw_retention_days", "hourly_retention_days"):
+            days = getattr(self, name)
+            if 0 < days < MIN_RETENTION_DAYS:
+                raise ConfigError(
+                    f"CIVICPULSE_{name.upper()}",
+                    f"{days} is too short: 0 (keep for ever) or at least {MIN_RETENTION_DAYS}"
+                    " days, so that the daily rollup has whole days left to be refreshed from",
+                )
+
+    def expected_jobs(self, types: Iterable[DeviceType]) -> set[tuple[str, str]]:
+        """``(relation, job)`` pairs these settings put in place for ``types``."""
+        jobs: set[tuple[str, str]] = set()
+        for t in types:
+            if self.compress_after_days:
+                jobs.add((t.table, "policy_compression"))
+            if self.raw_retention_days:
+                jobs.add((t.table, "policy_retention"))
+            for grain, keep in (
+                ("hourly", self.hourly_retention_days),
+                ("daily", self.daily_retention_days),
+            ):
+                jobs.add((f"{t.prefix}_{grain}", "policy_refresh_continuous_aggregate"))
+                if keep:
+                    jobs.add((f"{t.prefix}_{grain}", "policy_retention"))
+        return jobs
+
 
 def _version_tuple(version: str | None) -> tuple[int, ...]:
     parts = (version or "0").split("-")[0].split(".")
     return tuple(int(p) for p in parts if p.isdigit())
+
+
+_RECORD_KEY = "timescaledb.policies"
 
 
 async def apply_policies(
@@ -31,11 +75,44 @@ async def apply_policies(
     policies: Policies,
     version: str | None,
 ) -> tuple[str, ...]:
-    """Columnstore/compression, retention and continuous-aggregate refresh policies."""
+    """Columnstore/compression, retention and continuous-aggregate refresh policies.
+
+    Left alone when the settings are those last applied and every job is in place: re-making
+    them would lose their run history and set every job off at once.
+    """
+    types = list(types)
+    wanted = {"settings": asdict(policies), "tables": sorted(t.table for t in types)}
+    cur = await conn.execute("SELECT value FROM civicpulse_meta WHERE key = %s", (_RECORD_KEY,))
+    row = await cur.fetchone()
+    cur = await conn.execute(
+        "SELECT hypertable_name, proc_name FROM timescaledb_information.jobs"
+        " WHERE proc_name LIKE 'policy_%%' AND scheduled"
+    )
+    present = {(str(r[0]), str(r[1])) for r in await cur.fetchall()}
+    if (
+        row is not None
+        and orjson.loads(str(row[0])) == wanted
+        and policies.expected_jobs(types) <= present
+    ):
+        return ("unchanged (as last applied)",)
+    done = await _apply(conn, types, policies, version)
+    await conn.execute(
+        "INSERT INTO civicpulse_meta (key, value) VALUES (%s, %s)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (_RECORD_KEY, orjson.dumps(wanted).decode()),
+    )
+    return done
+
+
+async def _apply(
+    conn: psycopg.AsyncConnection[tuple[object, ...]],
+    types: list[DeviceType],
+    policies: Policies,
+    version: str | None,
+) -> tuple[str, ...]:
     columnstore = _version_tuple(version) >= (2, 18)
     done: list[str] = []
     async with conn.transaction():
-        types = list(types)
         for table in (t.table for t in types):
             cur = await conn.execute(
                 "SELECT compression_enabled FROM timescaledb_information.hypertables"

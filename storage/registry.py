@@ -157,3 +157,18 @@ async def device_types(
     if not conn.autocommit:
         await conn.rollback()  # no transaction left open on a writer's connection
     return rows
+
+
+@storage_operation("count zone members")
+async def zone_counts(conn: Conn) -> list[tuple[Zone, int]]:
+    """Every zone with the number of devices in it, by kind then id."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT z.zone_id, z.kind, z.name, z.geometry, count(dz.device_id) AS devices"
+            " FROM zones z LEFT JOIN device_zones dz USING (zone_id)"
+            " GROUP BY 1, 2, 3, 4 ORDER BY 2, 1"
+        )
+        rows = await cur.fetchall()
+    return [
+        (Zone(r["zone_id"], r["kind"], r["name"], r["geometry"]), int(r["devices"])) for r in rows
+    ]

@@ -11,8 +11,11 @@ none of this; its rollups are maintained in the write transaction.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+import psycopg
 
 from devices.model import DeviceType
 from storage.connection import Conn
@@ -54,6 +57,9 @@ class TouchedBuckets:
         return spans
 
 
+REFRESH_ATTEMPTS = 6
+
+
 @storage_operation("refresh rollups")
 async def refresh_rollups(
     conn: Conn, device_type: DeviceType, start: datetime, end: datetime
@@ -61,16 +67,25 @@ async def refresh_rollups(
     """Re-materialise ``device_type``'s hourly, then daily aggregates over ``[start, end)``.
 
     ``conn`` must be in autocommit mode (TimescaleDB refreshes outside transactions).
+    TimescaleDB refuses a refresh while another one (a policy run) holds the aggregate; that is
+    retried a few times, briefly, before it is reported.
     """
     p = device_type.prefix
-    await conn.execute(
-        "CALL refresh_continuous_aggregate(%s, %s, %s)",
-        (f"{p}_hourly", _floor(start, HOUR), _floor(end - timedelta(microseconds=1), HOUR) + HOUR),
-    )
+    hours = (_floor(start, HOUR), _floor(end - timedelta(microseconds=1), HOUR) + HOUR)
+    await _refresh(conn, f"{p}_hourly", *hours)
     day_start, day_end = _floor(start, DAY), _floor(end - timedelta(microseconds=1), DAY) + DAY
     # Only whole days can be materialised; today's bucket stays real-time until it ends.
     day_end = min(day_end, _floor(datetime.now(UTC), DAY))
     if day_end > day_start:
-        await conn.execute(
-            "CALL refresh_continuous_aggregate(%s, %s, %s)", (f"{p}_daily", day_start, day_end)
-        )
+        await _refresh(conn, f"{p}_daily", day_start, day_end)
+
+
+async def _refresh(conn: Conn, view: str, start: datetime, end: datetime) -> None:
+    for attempt in range(REFRESH_ATTEMPTS):
+        try:
+            await conn.execute("CALL refresh_continuous_aggregate(%s, %s, %s)", (view, start, end))
+            return
+        except psycopg.errors.LockNotAvailable:
+            if attempt == REFRESH_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.1 * 2**attempt)  # 0.1 s doubling: 3 s in all

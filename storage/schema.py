@@ -138,7 +138,7 @@ def add_fields(mode: Mode, device_type: DeviceType, new: Iterable[FieldSpec]) ->
 
     Existing rows get NULL for the new fields, which every rollup counts as missing, so plain
     PostgreSQL's rollup tables need only new zeroed columns; TimescaleDB's aggregates are made
-    again (and refreshed after the transaction, see :func:`refresh_after_change`).
+    again (``storage.migrate`` refreshes them after the transaction).
     """
     new = list(new)
     out = [
@@ -161,19 +161,6 @@ def add_fields(mode: Mode, device_type: DeviceType, new: Iterable[FieldSpec]) ->
         )
         out.append(_rollup_view(device_type, grain))
     return out
-
-
-def refresh_after_change(mode: Mode, device_type: DeviceType) -> list[str]:
-    """Statements to run outside a transaction after the rollups were made again."""
-    if mode is not Mode.TIMESCALEDB:
-        return []
-    p = device_type.prefix
-    # Whole buckets only: a materialised current hour (or day) would hide the rows still to come
-    # in it, which the real-time part of the aggregate shows.
-    return [
-        f"CALL refresh_continuous_aggregate('{p}_hourly', NULL, date_trunc('hour', now()))",
-        f"CALL refresh_continuous_aggregate('{p}_daily', NULL, date_trunc('day', now()))",
-    ]
 
 
 def _continuous_aggregates(device_type: DeviceType) -> list[str]:

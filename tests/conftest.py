@@ -23,6 +23,9 @@ from psycopg import sql
 from civicpulse.embedded import EmbeddedBroker, EmbeddedPostgres, find_mosquitto
 from storage.migrate import migrate
 
+# Fixtures in their own modules, available to every test.
+pytest_plugins = ["tests.processes"]
+
 
 def _replace_database(url: str, name: str) -> str:
     params = psycopg.conninfo.conninfo_to_dict(url)

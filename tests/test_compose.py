@@ -32,6 +32,7 @@ from civicpulse.cli import build_parser
 from civicpulse.embedded import find_mosquitto, free_port
 from civicpulse.settings import Settings
 from devices.contract import STATUS_FILTER, TELEMETRY_FILTER, status_topic, telemetry_topic
+from devices.credentials import DOCTOR_ACCOUNT, PROBE_ROOT, UPTIME_TOPIC
 from devices.model import Reason
 from devices.types import DEVICE_TYPES
 from ingest.metrics import Metrics, MetricsCollector, registry_for
@@ -441,13 +442,15 @@ def _acl() -> dict[str, set[tuple[str, str]]]:
 
 def test_acl_lets_ingest_read_and_devices_write_only_their_own_topics() -> None:
     rules = _acl()
-    assert set(rules) == {INGEST_ACCOUNT, "%pattern"}, "no anonymous or extra accounts"
-    assert {
+    assert set(rules) == {INGEST_ACCOUNT, DOCTOR_ACCOUNT, "%pattern"}, "no anonymous accounts"
+    assert rules[INGEST_ACCOUNT] == {
         ("read", TELEMETRY_FILTER),
         ("read", STATUS_FILTER),
         ("read", DROPPED_TOPIC),
-    } <= rules[INGEST_ACCOUNT]
-    assert all(access == "read" for access, _ in rules[INGEST_ACCOUNT])
+        ("read", UPTIME_TOPIC),
+    }
+    # The queue probe writes only under its own root, never a device topic.
+    assert rules[DOCTOR_ACCOUNT] == {("read", "$SYS/#"), ("readwrite", f"{PROBE_ROOT}/#")}
     writes = {topic for access, topic in rules["%pattern"] if access != "read"}
     assert writes == {telemetry_topic("%u"), status_topic("%u")}
     assert all(access in ("read", "write") for access, _ in rules["%pattern"])

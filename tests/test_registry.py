@@ -97,7 +97,7 @@ def test_attributes_are_validated_per_type() -> None:
             "looks like a meter point number",
         ),
         (Device("m1", "smart_meter", attributes={"restriction": "residents"}), "does not apply"),
-        (Device("b1", "parking_bay", attributes={"controlled_hours": "daytime"}), "must be like"),
+        (Device("b1", "parking_bay", attributes={"controlled_hours": "daytime"}), "write like"),
         (Device("a1", "air_quality", attributes={"inlet_height_m": 99}), "between 0 and 50"),
     ]:
         with pytest.raises(RegistryError, match=message):
@@ -190,7 +190,7 @@ def test_migration_3_turns_old_zone_labels_into_zones(empty_db: str) -> None:
             " ('a1', 'air_quality', 'ward-7'), ('a2', 'air_quality', NULL)"
         )
     report = asyncio.run(migrate(empty_db))
-    assert report.applied == (3, 4)
+    assert report.applied == (3, 4, 5)
     with psycopg.connect(empty_db) as conn:
         assert conn.execute("SELECT device_id, zone_id, source FROM device_zones").fetchall() == [
             ("a1", "ward-7", "explicit")

@@ -25,6 +25,7 @@ from civicpulse.cli import (
     demo,
     doctor,
     ingest,
+    quarantine,
     registry,
     services,
     simulate,
@@ -32,7 +33,7 @@ from civicpulse.cli import (
 from civicpulse.errors import CivicPulseError, ConfigError
 from civicpulse.settings import Settings, load_settings
 
-COMMAND_GROUPS = (demo, ingest, db, doctor, services, registry, broker, simulate)
+COMMAND_GROUPS = (demo, ingest, db, doctor, services, registry, quarantine, broker, simulate)
 
 
 class Stopped(KeyboardInterrupt):
@@ -44,6 +45,10 @@ class Stopped(KeyboardInterrupt):
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
+    # Say it at once: unwinding may take a moment (ingest commits what it holds, embedded
+    # servers shut down), and silence looks like a hang.
+    name = signal.Signals(signum).name
+    print(f"civicpulse: {name}: stopping what this command started…", file=sys.stderr, flush=True)
     raise Stopped(signum)
 
 
@@ -53,7 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    # SIGINT too: asyncio's own Ctrl-C handling cancels the main task but then waits for
+    # worker threads; ours unwinds everything the same way as SIGTERM does.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _stop)
     try:
         settings = load_settings()
@@ -65,13 +72,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Stopped as stopped:
         print(f"civicpulse: stopped by {signal.Signals(stopped.signum).name}", file=sys.stderr)
         return 128 + stopped.signum
-    except KeyboardInterrupt:
-        print("civicpulse: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # `civicpulse devices list | head`
         with contextlib.suppress(OSError):
             sys.stdout.close()
         return 0
+    except Exception as error:
+        # Storage translates psycopg's errors; one a command let through still gets one line.
+        if not type(error).__module__.startswith(("psycopg", "psycopg_pool")):
+            raise
+        from storage.errors import translate
+
+        translated = translate(error, "database")  # type: ignore[arg-type]
+        print(f"civicpulse: {translated}", file=sys.stderr)
+        return translated.exit_code
 
 
 def _configure_logging(args: argparse.Namespace, settings: Settings) -> None:

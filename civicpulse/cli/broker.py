@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from civicpulse.errors import ConfigError
+from civicpulse.errors import ConfigError, UsageError
 from civicpulse.settings import Settings
 from devices.broker_files import write_broker_files
 from devices.credentials import Account
@@ -48,6 +48,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p = broker.add_parser("account", help="create or rotate a service account, e.g. svc-ingest")
     p.add_argument("username")
+    p.add_argument(
+        "--secret-out",
+        type=Path,
+        help="write username,secret to this new file (mode 0600) instead of stdout",
+    )
     _broker_options(p)
     p.set_defaults(run=_account)
     p = broker.add_parser("files", help="rewrite the password and ACL files from the database")
@@ -86,9 +91,34 @@ def _owner(text: str) -> tuple[int, int]:
     return int(uid), int(gid or uid)
 
 
+def _check_new_file(option: str, path: Path | None) -> None:
+    """Refuse before any secret is made: a secret is shown once, so it is never overwritten."""
+    if path is None:
+        return
+    if path.exists():
+        raise ConfigError(option, f"{path} exists; secrets are written once, to a new file")
+    if not path.parent.is_dir():
+        raise ConfigError(option, f"{path.parent} is not a directory")
+
+
+def _write_secrets(option: str, path: Path | None, text: str, count: int) -> None:
+    """Secrets to a new file only its owner can read (0600), or to stdout."""
+    if path is None:
+        sys.stdout.write(text)
+        return
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        raise ConfigError(option, f"cannot create {path}: {error.strerror}") from None
+    with os.fdopen(descriptor, "w") as stream:
+        stream.write(text)
+    print(
+        f"{count} secret{'s' if count != 1 else ''} written to {path} (mode 0600)", file=sys.stderr
+    )
+
+
 def _provision(settings: Settings, args: argparse.Namespace) -> int:
-    if args.secrets_out is not None and args.secrets_out.exists():
-        raise ConfigError("--secrets-out", f"{args.secrets_out} exists; secrets are written once")
+    _check_new_file("--secrets-out", args.secrets_out)
 
     async def run() -> list[tuple[str, str]]:
         async with await connect(settings.require_database_url()) as conn:
@@ -96,13 +126,7 @@ def _provision(settings: Settings, args: argparse.Namespace) -> int:
 
     issued = asyncio.run(run())
     lines = "device_id,secret\n" + "".join(f"{d},{s}\n" for d, s in issued)
-    if args.secrets_out is not None:
-        descriptor = os.open(args.secrets_out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as stream:
-            stream.write(lines)
-        print(f"{len(issued)} secrets written to {args.secrets_out} (mode 0600)", file=sys.stderr)
-    else:
-        sys.stdout.write(lines)
+    _write_secrets("--secrets-out", args.secrets_out, lines, len(issued))
     _publish(settings, args)
     print(
         f"provisioned {len(issued)} devices; secrets are not stored and cannot be shown again",
@@ -123,12 +147,14 @@ def _revoke(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _account(settings: Settings, args: argparse.Namespace) -> int:
+    _check_new_file("--secret-out", args.secret_out)
+
     async def run() -> str:
         async with await connect(settings.require_database_url()) as conn:
             return await service_account(conn, args.username)
 
     secret = asyncio.run(run())
-    print(f"{args.username},{secret}")
+    _write_secrets("--secret-out", args.secret_out, f"{args.username},{secret}\n", 1)
     _publish(settings, args)
     return 0
 
@@ -150,8 +176,37 @@ def _publish(settings: Settings, args: argparse.Namespace) -> None:
     passwd, acl = write_broker_files(directory, found, mode=args.file_mode, owner=args.file_owner)
     print(f"wrote {passwd} ({len(found)} accounts) and {acl}", file=sys.stderr)
     if args.reload_pid is not None:
-        pid = int(args.reload_pid.read_text().split()[0])
-        os.kill(pid, signal.SIGHUP)
-        print(f"sent SIGHUP to the broker (pid {pid})", file=sys.stderr)
+        _reload_by_pid(args.reload_pid)
     elif args.reload_command:
-        subprocess.run(shlex.split(args.reload_command), check=True)
+        try:
+            subprocess.run(shlex.split(args.reload_command), check=True)
+        except (OSError, subprocess.CalledProcessError) as error:
+            raise UsageError(
+                "--reload-command",
+                f"{error}; the database and the broker's files are updated, so reload the broker"
+                " yourself for the change to take effect",
+            ) from None
+
+
+def _reload_by_pid(pid_file: Path) -> None:
+    not_reloaded = (
+        "the database and the broker's files are updated, but the broker has not reloaded them:"
+        " send it SIGHUP yourself (kill -HUP <pid>), or fix --reload-pid"
+    )
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except FileNotFoundError:
+        raise UsageError("--reload-pid", f"{pid_file} does not exist; {not_reloaded}") from None
+    except (OSError, ValueError, IndexError):
+        raise UsageError("--reload-pid", f"{pid_file} holds no pid; {not_reloaded}") from None
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        raise UsageError(
+            "--reload-pid", f"no process {pid} (from {pid_file}) is running; {not_reloaded}"
+        ) from None
+    except PermissionError:
+        raise UsageError(
+            "--reload-pid", f"not allowed to signal pid {pid}; {not_reloaded}"
+        ) from None
+    print(f"sent SIGHUP to the broker (pid {pid})", file=sys.stderr)

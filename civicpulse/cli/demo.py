@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -94,13 +95,14 @@ async def _tour(
     backlog_start = start - timedelta(hours=2)
     backlog = [fleet.reading(bay, backlog_start + timedelta(minutes=5 * i)) for i in range(12)]
     backlog_message = (telemetry_topic(bay.device_id), orjson.dumps(backlog))
+    senml_at = now - timedelta(hours=3)  # a monitor's reading from earlier, as SenML
     senml = (
         telemetry_topic(fleet.devices[0].device_id),
         orjson.dumps(
             [
                 {
                     "bn": f"urn:dev:{fleet.devices[0].device_id}:",
-                    "bt": (now - timedelta(hours=3)).timestamp(),
+                    "bt": senml_at.timestamp(),
                     "n": "pm25",
                     "u": "ug/m3",
                     "v": 9.5,
@@ -136,9 +138,13 @@ async def _tour(
         print("ingest could not connect to the broker")
         return 1
     started = time.perf_counter()
-    published = await asyncio.to_thread(
-        publish_all, mqtt_url, outgoing, client_id=f"demo-sim-{run_id}"
-    )
+    stop = threading.Event()
+    try:
+        published = await asyncio.to_thread(
+            publish_all, mqtt_url, outgoing, client_id=f"demo-sim-{run_id}", stop=stop
+        )
+    finally:
+        stop.set()  # interrupted: the publisher thread ends too, instead of being waited for
     deadline = time.monotonic() + 120
     while ingest.metrics.messages_acked < published and time.monotonic() < deadline:  # noqa: ASYNC110 (counters, not events)
         await asyncio.sleep(0.1)
@@ -173,8 +179,11 @@ async def _tour(
             (f"demo{run_id}-%",),
         )
         print("NO2 by hour across the fleet (µg/m³, from the hourly rollup):")
+        senml_hour = senml_at.replace(minute=0, second=0)
         for bucket, no2, samples in await cur.fetchall():
-            print(f"  {bucket:%Y-%m-%d %H:%M}Z  {no2:>6}  ({samples} readings)")
+            note = "  <- the SenML pack's reading, 3 hours old" if bucket == senml_hour else ""
+            plural = "reading" if samples == 1 else "readings"
+            print(f"  {bucket:%Y-%m-%d %H:%M}Z  {no2:>6}  ({samples} {plural}){note}")
         await _health_by_ward(conn, f"demo{run_id}-")
     # A shared broker may also hand ingest other devices' retained statuses: more, never fewer.
     extra = m.messages_acked - published

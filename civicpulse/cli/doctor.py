@@ -1,29 +1,63 @@
-"""``civicpulse doctor``: what CivicPulse connects to, which versions, which storage mode."""
+"""``civicpulse doctor``: what CivicPulse connects to, and whether anything is losing data.
+
+It reports the database (versions, storage mode, schema current and matching the plugins), the
+broker (versions, the MQTT version CivicPulse is set to speak), the messages the broker dropped
+since ingest last looked, and with ``--probe-queue`` how much the broker keeps for an offline
+session. Exit status 1 when anything needs attention.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import threading
+import time
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 from paho.mqtt.enums import MQTTProtocolVersion
 
+from civicpulse.errors import BrokerError, CivicPulseError
 from civicpulse.mqtt.client import BrokerAddress, make_client
 from civicpulse.settings import Settings
+from ingest.drops import DropRecord, account, parse_uptime
+from ingest.service import drops_key
+from storage import meta
 from storage.connection import connect, server_info
+from storage.migrate import schema_drift
 from storage.migrations import MIGRATIONS
+
+DROPPED = "$SYS/broker/publish/messages/dropped"
+UPTIME = "$SYS/broker/uptime"
+VERSION = "$SYS/broker/version"
+QUEUE_DOC = "docs/operations.md#broker-queue-limits"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("doctor", help="check the broker and database and report versions")
+    p = sub.add_parser("doctor", help="check the broker and database; find where data is lost")
+    p.add_argument(
+        "--probe-queue",
+        action="store_true",
+        help="measure how many QoS 1 messages the broker keeps for an offline session",
+    )
+    p.add_argument(
+        "--probe-messages",
+        type=int,
+        default=1500,
+        help="messages the probe publishes (default 1500: more than Mosquitto's default 1000)",
+    )
+    p.add_argument(
+        "--probe-url",
+        help="broker URL of an account allowed on civicpulse/probe/# (default CIVICPULSE_MQTT_URL)",
+    )
     p.set_defaults(run=_doctor)
 
 
-def _doctor(settings: Settings, _args: argparse.Namespace) -> int:
+def _doctor(settings: Settings, args: argparse.Namespace) -> int:
     report = asyncio.run(diagnose(settings))
+    if args.probe_queue:
+        _probe(report, settings, args.probe_url or settings.mqtt_url, args.probe_messages)
     print(report.text())
     return 0 if report.healthy else 1
 
@@ -32,17 +66,15 @@ def _doctor(settings: Settings, _args: argparse.Namespace) -> int:
 class Report:
     lines: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    broker_sys: dict[str, str] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
         return not self.problems
 
     def text(self) -> str:
-        verdict = [
-            "",
-            "healthy" if self.healthy else "problems:",
-            *[f"  - {p}" for p in self.problems],
-        ]
+        verdict = ["", "healthy" if self.healthy else "problems:"]
+        verdict += [f"  - {p}" for p in self.problems]
         return "\n".join(self.lines + verdict)
 
 
@@ -57,18 +89,18 @@ def redact(url: str) -> str:
 
 async def diagnose(settings: Settings) -> Report:
     report = Report()
-    if settings.database_url is None:
-        report.problems.append("CIVICPULSE_DATABASE_URL is not set")
-    else:
-        await _database(report, settings.database_url)
     if settings.mqtt_url is None:
         report.problems.append("CIVICPULSE_MQTT_URL is not set")
     else:
-        await asyncio.to_thread(_broker, report, settings.mqtt_url)
+        await asyncio.to_thread(_broker, report, settings.mqtt_url, settings.mqtt_protocol)
+    if settings.database_url is None:
+        report.problems.append("CIVICPULSE_DATABASE_URL is not set")
+    else:
+        await _database(report, settings.database_url, settings.mqtt_url)
     return report
 
 
-async def _database(report: Report, url: str) -> None:
+async def _database(report: Report, url: str, mqtt_url: str | None) -> None:
     report.lines.append(f"database  {redact(url)}")
     try:
         async with await connect(url) as conn:
@@ -89,46 +121,86 @@ async def _database(report: Report, url: str) -> None:
             version = int(str(row[0])) if row else 0
             newest = max(m.version for m in MIGRATIONS)
             report.lines.append(f"  schema version {version} (newest {newest})")
-            if version < newest:
-                report.problems.append("schema is behind: run `civicpulse db migrate`")
+            drift = await schema_drift(conn)
+            if version < newest or drift:
+                report.problems.append(
+                    "schema is behind the code: run `civicpulse db migrate`"
+                    + (f" ({'; '.join(drift[:3])})" if drift else "")
+                )
             cur = await conn.execute(
                 "SELECT (SELECT count(*) FROM devices), (SELECT count(*) FROM quarantine)"
             )
             counts = await cur.fetchone()
             if counts:
                 report.lines.append(f"  devices registered: {counts[0]}; quarantined: {counts[1]}")
-    except psycopg.Error as error:
-        report.problems.append(f"database: {str(error).strip().splitlines()[0]}")
+            if mqtt_url is not None:
+                await _drops_since_ingest(report, conn, mqtt_url)
+    except CivicPulseError as error:
+        report.problems.append(f"database: {error}")
 
 
-def _broker(report: Report, url: str) -> None:
+async def _drops_since_ingest(report: Report, conn: Any, mqtt_url: str) -> None:
+    """Compare the broker's drop count now with what ingest last recorded (ingest.drops)."""
+    address = BrokerAddress.parse(mqtt_url)
+    key = drops_key(f"{'mqtts' if address.tls else 'mqtt'}://{address.host}:{address.port}")
+    record = DropRecord.from_json(await meta.get(conn, key))
+    dropped, uptime = report.broker_sys.get(DROPPED), report.broker_sys.get(UPTIME)
+    if record is None:
+        report.lines.append("  ingest has not recorded this broker's drop count yet")
+        return
+    seen = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(record.seen_at))
+    report.lines.append(f"  ingest last read the broker's drop count at {seen}: {record.dropped}")
+    seconds = parse_uptime(uptime) if uptime else None
+    if dropped is None or seconds is None:
+        return
+    _, since = account(record, int(dropped), seconds, time.time())
+    if since.dropped > 0:
+        report.problems.append(
+            f"the broker dropped {since.dropped} messages since ingest last looked ({seen})"
+            + (" and restarted meanwhile" if since.restarted else "")
+            + f": if ingest is stopped, its backlog is being lost; raise max_queued_messages"
+            f" ({QUEUE_DOC})"
+        )
+
+
+def _broker(report: Report, url: str, protocol: str) -> None:
     report.lines.append(f"broker    {redact(url)}")
     address = BrokerAddress.parse(url)
-    for protocol in (MQTTProtocolVersion.MQTTv5, MQTTProtocolVersion.MQTTv311):
-        refused = _probe(report, address, protocol)
-        if not refused:
+    configured = MQTTProtocolVersion.MQTTv5 if protocol == "5" else MQTTProtocolVersion.MQTTv311
+    refused = _connect_and_read(report, address, configured)
+    if not refused:
+        return
+    if configured == MQTTProtocolVersion.MQTTv5:
+        if _connect_and_read(report, address, MQTTProtocolVersion.MQTTv311):
+            report.problems.append("broker: refused MQTT 5 and MQTT 3.1.1 connections")
             return
-        report.lines.append(
-            "  MQTT 5 refused; trying MQTT 3.1.1 (set CIVICPULSE_MQTT_PROTOCOL=3.1.1)"
+        report.problems.append(
+            "the broker does not speak MQTT 5, which CivicPulse is set to use: set"
+            " CIVICPULSE_MQTT_PROTOCOL=3.1.1 (ingest then relies on the broker's inflight limit"
+            " instead of Receive Maximum)"
         )
-    report.problems.append("broker: refused MQTT 5 and MQTT 3.1.1 connections")
+    else:
+        report.problems.append("broker: refused the MQTT 3.1.1 connection")
 
 
-def _probe(report: Report, address: BrokerAddress, protocol: MQTTProtocolVersion) -> bool:
+def _connect_and_read(
+    report: Report, address: BrokerAddress, protocol: MQTTProtocolVersion
+) -> bool:
     """Connect and read $SYS; returns True when the broker refused this protocol version."""
-    client = make_client(address, "civicpulse-doctor", protocol=protocol)
+    client = make_client(address, f"civicpulse-doctor-{time.monotonic_ns()}", protocol=protocol)
     seen: dict[str, str] = {}
     connected = threading.Event()
     got_all = threading.Event()
-    wanted = ("$SYS/broker/version", "$SYS/broker/publish/messages/dropped")
+    wanted = (VERSION, DROPPED, UPTIME)
+    name = "MQTT 5" if protocol == MQTTProtocolVersion.MQTTv5 else "MQTT 3.1.1"
 
-    def on_connect(c: object, _u: object, _f: object, reason: object, _p: object) -> None:
+    def on_connect(c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         seen["connack"] = str(reason)
         connected.set()
-        client.subscribe([(t, 0) for t in wanted])
+        c.subscribe([(t, 0) for t in wanted])
 
-    def on_message(_c: object, _u: object, message: object) -> None:
-        seen[message.topic] = message.payload.decode(errors="replace")  # type: ignore[attr-defined]
+    def on_message(_c: Any, _u: Any, message: Any) -> None:
+        seen[message.topic] = message.payload.decode(errors="replace")
         if all(t in seen for t in wanted):
             got_all.set()
 
@@ -137,7 +209,7 @@ def _probe(report: Report, address: BrokerAddress, protocol: MQTTProtocolVersion
     try:
         client.connect(address.host, address.port, keepalive=10)
     except OSError as error:
-        report.problems.append(f"broker: {error}")
+        report.problems.append(f"broker: cannot reach {address.host}:{address.port}: {error}")
         return False
     client.loop_start()
     try:
@@ -146,20 +218,42 @@ def _probe(report: Report, address: BrokerAddress, protocol: MQTTProtocolVersion
                 return True  # brokers without MQTT 5 may simply drop the connection
             report.problems.append("broker: no CONNACK within 10 s")
             return False
-        if "protocol" in seen.get("connack", "").lower():
+        connack = seen.get("connack", "")
+        if "protocol" in connack.lower():
             return True
+        if connack.lower() != "success":
+            report.problems.append(f"broker: refused the connection: {connack}")
+            return False
         got_all.wait(3)
-        report.lines.append(f"  connect: {seen.get('connack')}")
-        report.lines.append(f"  {seen.get(wanted[0], 'version not published in $SYS')}")
-        dropped = seen.get(wanted[1])
+        report.lines.append(f"  connect ({name}): {connack}")
+        report.lines.append(f"  {seen.get(VERSION, 'version not published in $SYS')}")
+        report.broker_sys.update({t: seen[t] for t in wanted if t in seen})
+        dropped = seen.get(DROPPED)
         if dropped is not None:
             report.lines.append(f"  messages dropped by the broker since it started: {dropped}")
-            if dropped.strip() not in ("", "0"):
-                report.problems.append(
-                    f"the broker dropped {dropped.strip()} messages: raise max_queued_messages"
-                    " (see docs/operations.md)"
-                )
         return False
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def _probe(report: Report, settings: Settings, url: str | None, messages: int) -> None:
+    from civicpulse.cli.probe import probe_queue
+
+    if url is None:
+        return  # already reported: no broker URL
+    try:
+        result = probe_queue(url, settings.mqtt_protocol, messages)
+    except BrokerError as error:
+        report.problems.append(f"queue probe: {error}")
+        return
+    report.lines.append(
+        f"  offline queue: the broker kept {result.kept} of {result.published} QoS 1 messages"
+        " published to a disconnected persistent session"
+    )
+    if result.lossy:
+        report.problems.append(
+            f"the broker keeps only {result.kept} messages for an offline session: a backlog"
+            " beyond that is lost while ingest is away. Raise max_queued_messages (and"
+            f" max_queued_bytes) in mosquitto.conf ({QUEUE_DOC})"
+        )

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import sys
 from datetime import date
 from pathlib import Path
 
-from civicpulse.errors import RegistryError
+from civicpulse.errors import RegistryError, UsageError
 from civicpulse.settings import Settings
 from devices.health import Health
 from devices.registry import Device, Zone, validate
 from devices.registry_files import read_csv, read_geojson, write_csv, write_geojson
 from devices.types import DEVICE_TYPES
 from storage.connection import connect
-from storage.registry import list_devices, list_zones, upsert, upsert_zones, zones_of
+from storage.registry import (
+    list_devices,
+    list_zones,
+    upsert,
+    upsert_zones,
+    zone_counts,
+    zones_of,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -117,13 +125,41 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def read_input(path: Path) -> bytes:
+    """The bytes of a file the user named, or one clear line saying why not."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(str(path), "no such file") from None
+    except IsADirectoryError:
+        raise UsageError(str(path), "is a directory, not a file") from None
+    except PermissionError:
+        raise UsageError(str(path), "not readable (permission denied)") from None
+    except OSError as error:
+        raise UsageError(str(path), error.strerror or str(error)) from None
+
+
+def _text(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise UsageError(
+            str(path),
+            f"line {line} is not UTF-8 text; save the file as 'CSV UTF-8' (or GeoJSON in UTF-8)",
+        ) from None
+
+
 def _import(settings: Settings, args: argparse.Namespace) -> int:
     path: Path = args.path
+    data = read_input(path)
     if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as stream:
-            devices, zones = read_csv(stream, DEVICE_TYPES), list[Zone]()
+        devices, zones = read_csv(io.StringIO(_text(path, data)), DEVICE_TYPES), list[Zone]()
+    elif path.suffix.lower() in (".geojson", ".json"):
+        _text(path, data)
+        devices, zones = read_geojson(data, DEVICE_TYPES)
     else:
-        devices, zones = read_geojson(path.read_bytes(), DEVICE_TYPES)
+        raise UsageError(str(path), "import takes a .csv, .geojson or .json file")
 
     async def run() -> None:
         async with await connect(settings.require_database_url()) as conn:
@@ -212,7 +248,9 @@ def _health(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _zones_import(settings: Settings, args: argparse.Namespace) -> int:
-    devices, zones = read_geojson(args.path.read_bytes(), DEVICE_TYPES)
+    data = read_input(args.path)
+    _text(args.path, data)
+    devices, zones = read_geojson(data, DEVICE_TYPES)
     if devices:
         raise RegistryError("-", "this file has devices too: use `civicpulse devices import`")
 
@@ -226,16 +264,12 @@ def _zones_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _zones_list(settings: Settings, _args: argparse.Namespace) -> int:
-    async def run() -> None:
+    async def run() -> list[tuple[Zone, int]]:
         async with await connect(settings.require_database_url()) as conn:
-            cur = await conn.execute(
-                "SELECT z.zone_id, z.kind, z.name, count(dz.device_id) FROM zones z"
-                " LEFT JOIN device_zones dz USING (zone_id) GROUP BY 1, 2, 3 ORDER BY 2, 1"
-            )
-            for zone_id, kind, name, count in await cur.fetchall():
-                print(f"{zone_id}\t{kind}\t{count}\t{name}")
+            return await zone_counts(conn)
 
-    asyncio.run(run())
+    for zone, count in asyncio.run(run()):
+        print(f"{zone.zone_id}\t{zone.kind}\t{count}\t{zone.name}")
     return 0
 
 

@@ -20,8 +20,8 @@ from typing import Literal
 import orjson
 
 from civicpulse.embedded import EmbeddedBroker, EmbeddedPostgres
-from civicpulse.embedded.process import alive
 from civicpulse.errors import UsageError
+from civicpulse.proc import alive
 from civicpulse.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -28,6 +28,7 @@ import orjson
 
 from civicpulse.embedded.account import Account, process_user
 from civicpulse.errors import EmbeddedServiceError
+from civicpulse.proc import alive
 
 logger = logging.getLogger(__name__)
 
@@ -90,20 +91,6 @@ def run_helper(
             service, f"{Path(cmd[0]).name} exited with {result.returncode}:\n{output}"
         )
     return result  # type: ignore[no-any-return]
-
-
-def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError, IndexError):
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    return True
 
 
 def cmdline(pid: int) -> bytes:

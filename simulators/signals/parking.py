@@ -15,10 +15,11 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from devices.hours import ControlledHours
+from simulators.errors import ScenarioError
 from simulators.model import Bay
 from simulators.signals.calendar import ScalarClock
 from simulators.signals.noise import device_random
-from simulators.signals.restrictions import ControlledHours
 
 _SLOT = 900.0
 _YEAR = 365.2425 * 86_400.0
@@ -78,7 +79,10 @@ class BayModel:
         # Detection delays come from their own stream, drawn as reports go out, so that the
         # vehicles' stream does not depend on how the run is windowed.
         self._sensor_rng = random.Random(device_random(self.seed, self.device_id, "sensor"))
-        self._hours = ControlledHours.parse(self.bay.controlled_hours)
+        try:
+            self._hours = ControlledHours.parse(self.bay.controlled_hours)
+        except ValueError as error:
+            raise ScenarioError("controlled_hours", str(error)) from None
         self._battery0 = self._rng.uniform(75.0, 100.0)
 
     # -- demand -------------------------------------------------------------------------

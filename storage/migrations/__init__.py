@@ -11,7 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from storage.connection import Mode
-from storage.migrations import m0001_core, m0002_rollups, m0003_registry, m0004_reader_role
+from storage.migrations import (
+    m0001_core,
+    m0002_rollups,
+    m0003_registry,
+    m0004_reader_role,
+    m0005_quarantine_replay,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,4 +43,5 @@ MIGRATIONS: tuple[Migration, ...] = (
         lambda _c: m0003_registry.statements(),
     ),
     Migration(4, "civicpulse_reader role, consent-safe", lambda _c: m0004_reader_role.statements()),
+    Migration(5, "quarantine replay", lambda _c: m0005_quarantine_replay.statements()),
 )

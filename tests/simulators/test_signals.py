@@ -15,7 +15,6 @@ from simulators.signals.calendar import ScalarClock, local_time
 from simulators.signals.energy import HouseholdModel
 from simulators.signals.noise import normal, smooth, stable_key, uniform
 from simulators.signals.parking import BayModel
-from simulators.signals.restrictions import ControlledHours
 from simulators.signals.weather import WeatherModel
 
 LONDON = ZoneInfo("Europe/London")
@@ -156,14 +155,6 @@ def test_heating_load_is_higher_on_colder_days(fuel: HeatingFuel) -> None:
     assert np.corrcoef(daily, temperature)[0, 1] < -0.6
     cold, mild = daily[temperature < 5.0].mean(), daily[temperature > 16.0].mean()
     assert cold > 2.0 * mild
-
-
-def test_controlled_hours_parse() -> None:
-    hours = ControlledHours.parse("Mon-Fri 08:30-18:30, Sat 09:00-13:00")
-    assert hours.active(0, 8.5) and not hours.active(0, 18.5)
-    assert hours.active(5, 12.0) and not hours.active(5, 14.0) and not hours.active(6, 12.0)
-    assert ControlledHours.parse("At any time").active(6, 3.0)
-    assert not ControlledHours.parse("").active(2, 12.0)
 
 
 def _occupancy(restriction: str, days: int = 14, bays: int = 30) -> dict[str, float]:
