@@ -14,6 +14,9 @@ COPY civicpulse/ civicpulse/
 COPY devices/ devices/
 COPY ingest/ ingest/
 COPY storage/ storage/
+COPY analytics/ analytics/
+COPY delivery/ delivery/
+COPY alerts/ alerts/
 COPY simulators/ simulators/
 RUN pip install . && rm -rf /src
 

@@ -101,3 +101,14 @@ class EmbeddedServiceError(CivicPulseError):
         super().__init__(f"embedded {service}: {detail}")
         self.service = service
         self.detail = detail
+
+
+class DeliveryError(CivicPulseError):
+    """A channel could not deliver a message (an SMTP server refusing, Notify returning an
+    error, a webhook down). ``retryable``: a later attempt may succeed."""
+
+    def __init__(self, channel: str, detail: str, *, retryable: bool = False) -> None:
+        super().__init__(f"{channel}: {detail}")
+        self.channel = channel
+        self.detail = detail
+        self.retryable = retryable

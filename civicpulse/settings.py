@@ -74,6 +74,25 @@ class Settings(BaseSettings):
     max_future_skew_s: int = 300
     max_age_days: int = 400
 
+    # Delivery of nudges and alerts (docs/notifications.md).
+    smtp_url: str | None = Field(
+        default=None, description="smtp://user:pass@host:587?starttls=true, or smtps://…"
+    )
+    smtp_from: str = "CivicPulse <civicpulse@localhost>"
+    email_via: Literal["smtp", "notify"] = "smtp"
+    notify_api_key: str | None = None
+    notify_base_url: str = "https://api.notifications.service.gov.uk"
+    notify_email_template: str | None = None
+    notify_sms_template: str | None = None
+    notify_letter_template: str | None = None
+    webhook_secret: str | None = None
+    contacts_file: Path | None = Field(
+        default=None, description="the council's export of households' contact details (CSV)"
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="where residents reach the API and pages"
+    )
+
     log_level: str = "INFO"
 
     def require_database_url(self) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from psycopg import sql
@@ -89,3 +90,47 @@ async def fleet_health(
             )
         )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    """What the alert service needs to judge a device's liveness, and where it is."""
+
+    device_id: str
+    device_type: str
+    last_received_at: datetime | None
+    online: bool | None
+    status_at: datetime | None
+    zones: tuple[str, ...]
+    lon: float | None
+    lat: float | None
+
+
+@storage_operation("read device liveness")
+async def liveness(conn: Conn, device_ids: Sequence[str] | None) -> list[Liveness]:
+    """Every registered device's (or those named) last arrival, latest status, zones, place."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT d.device_id, d.device_type, l.last_received_at, s.online, s.ts AS status_at,"
+            " coalesce((SELECT array_agg(zone_id ORDER BY zone_id) FROM device_zones z"
+            "   WHERE z.device_id = d.device_id), '{}') AS zones, d.longitude, d.latitude"
+            " FROM devices d LEFT JOIN device_last_seen l USING (device_id)"
+            " LEFT JOIN LATERAL (SELECT online, ts FROM device_status st"
+            "   WHERE st.device_id = d.device_id ORDER BY ts DESC LIMIT 1) s ON true"
+            " WHERE %(ids)s::text[] IS NULL OR d.device_id = ANY(%(ids)s)",
+            {"ids": None if device_ids is None else list(device_ids)},
+        )
+        rows = await cur.fetchall()
+    return [
+        Liveness(
+            r["device_id"],
+            r["device_type"],
+            r["last_received_at"],
+            r["online"],
+            r["status_at"],
+            tuple(r["zones"]),
+            r["longitude"],
+            r["latitude"],
+        )
+        for r in rows
+    ]

@@ -44,7 +44,16 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 );
 """
 # Never readable by the reader role, whatever the plugins say.
-_ALWAYS_RESTRICTED = ("device_credentials", "service_accounts", "quarantine")
+_ALWAYS_RESTRICTED = (
+    "device_credentials",
+    "service_accounts",
+    "quarantine",
+    "alert_subscriptions",  # subscribers' own contact details
+    "delivery_preferences",  # households' tokens
+    "deliveries",  # who was sent what
+    "energy_assignments",  # who is in which arm of a trial
+    "nudges",  # one household's figures; officers see aggregates (analytics, the API)
+)
 
 
 @dataclass(frozen=True, slots=True)

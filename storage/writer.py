@@ -23,6 +23,7 @@ from devices.model import DeviceType, StatusChange
 from storage.batch import Prepared, QuarantineRow
 from storage.connection import Conn, Mode, connect
 from storage.errors import translated
+from storage.feed import FEED_CHANNEL, STATUS_CHANGES, feed_payloads
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,8 @@ class Store:
                     count = int(str(result[0])) if result else 0
                     inserted[type_name] = count
                     duplicates[type_name] = len(rows) - count
+                    if count and result is not None:
+                        await _notify(cur, type_name, result[1], result[2], result[3])  # type: ignore[arg-type]
                 quarantined = await self._quarantine(cur, batch.quarantine)
                 changes = await self._statuses(cur, batch.statuses)
             await conn.commit()
@@ -222,14 +225,19 @@ class Store:
             " FROM unnest(%s::text[], %s::timestamptz[], %s::bool[]) AS s(device_id, ts, online)"
             " WHERE s.online IS DISTINCT FROM (SELECT d.online FROM device_status d"
             "   WHERE d.device_id = s.device_id AND d.ts <= s.ts ORDER BY d.ts DESC LIMIT 1)"
-            " ON CONFLICT DO NOTHING",
+            " ON CONFLICT DO NOTHING RETURNING device_id, ts",
             (
                 [s.device_id for s in changes],
                 [s.ts for s in changes],
                 [s.online for s in changes],
             ),
         )
-        return max(cur.rowcount, 0)
+        stored = await cur.fetchall()
+        if stored:
+            times = [row[1] for row in stored]
+            ids = sorted({str(row[0]) for row in stored})
+            await _notify(cur, STATUS_CHANGES, ids, min(times), max(times))  # type: ignore[type-var, arg-type]
+        return len(stored)
 
     def _insert_statement(self, device_type: DeviceType) -> sql.Composed:
         table = sql.Identifier(device_type.table)
@@ -248,7 +256,23 @@ class Store:
             prefix = device_type.table.removesuffix("_readings")
             ctes.append(sql.SQL("h AS ({})").format(_rollup_statement(prefix, "hour", device_type)))
             ctes.append(sql.SQL("d AS ({})").format(_rollup_statement(prefix, "day", device_type)))
-        return sql.SQL("WITH {} SELECT count(*) FROM ins").format(sql.SQL(", ").join(ctes))
+        # What was inserted, not what was sent: redeliveries are no news for the change feed.
+        return sql.SQL(
+            "WITH {} SELECT count(*), array_agg(DISTINCT device_id), min(ts), max(ts) FROM ins"
+        ).format(sql.SQL(", ").join(ctes))
+
+
+async def _notify(
+    cur: psycopg.AsyncCursor[tuple[object, ...]],
+    type_name: str,
+    device_ids: list[str],
+    first: datetime,
+    last: datetime,
+) -> None:
+    """Tell listeners (alerts, the API's live updates) what this transaction stored. PostgreSQL
+    delivers a NOTIFY only when the transaction commits: nothing reacts to data not stored."""
+    for payload in feed_payloads(type_name, device_ids, first, last):
+        await cur.execute("SELECT pg_notify(%s, %s)", (FEED_CHANNEL, payload))
 
 
 def _columns(device_type: DeviceType) -> sql.Composed:

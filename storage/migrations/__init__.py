@@ -17,6 +17,7 @@ from storage.migrations import (
     m0003_registry,
     m0004_reader_role,
     m0005_quarantine_replay,
+    m0006_alerts_nudges_delivery,
 )
 
 
@@ -44,4 +45,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(4, "civicpulse_reader role, consent-safe", lambda _c: m0004_reader_role.statements()),
     Migration(5, "quarantine replay", lambda _c: m0005_quarantine_replay.statements()),
+    Migration(
+        6,
+        "alerts, subscriptions, deliveries, energy programmes and nudges",
+        lambda _c: m0006_alerts_nudges_delivery.statements(),
+    ),
 )
