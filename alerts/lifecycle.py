@@ -36,7 +36,8 @@ class Condition:
     value: float | None
     message: str
     zone_id: str | None = None
-    detail: dict[str, object] | None = None
+    advice: str = ""
+    """What people should do (e.g. Defra's health advice for the band): sent, not stored."""
 
 
 @dataclass(frozen=True, slots=True)

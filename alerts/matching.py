@@ -19,7 +19,7 @@ from storage.alerts import Subscription
 
 INTERESTS = {
     "zone_daqi": "air_quality",
-    "sensor_flagged": "air_quality",
+    "sensor_flagged": "device_health",  # for officers: residents hear about the air, not the kit
     "bay_overstay": "parking",
     "device_offline": "device_health",
 }

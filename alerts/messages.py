@@ -30,7 +30,7 @@ def alert_message(
     return Message(
         kind="alert",
         key=f"alert-{alert.alert_id}/{action}/{alert.level}",
-        subject=headline.split(". ")[0][:150],
+        subject=headline.split(". ")[0].rstrip(".")[:150],
         text=text,
         sms=sms,
         letter=text,

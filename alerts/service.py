@@ -78,11 +78,17 @@ class AlertService:
         self._zones: dict[str, dict[str, Any] | None] = {}
         self._active: dict[tuple[str, str], AlertRecord] = {}
         self._places: dict[tuple[str, str], Place] = {}
+        self._advice: dict[tuple[str, str], str] = {}
         self._held: list[tuple[datetime, AlertRecord, str, Subscription]] = []
         self._loaded_at = 0.0
 
     def stop(self) -> None:
         self._stop.set()
+
+    @property
+    def active(self) -> Mapping[tuple[str, str], AlertRecord]:
+        """The unresolved alerts, by (rule, subject)."""
+        return dict(self._active)
 
     async def wait_ready(self, seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):
@@ -176,6 +182,8 @@ class AlertService:
         for o in observations:
             key = (o.rule.rule_id, o.subject)
             self._places[key] = o.place
+            if o.condition is not None:
+                self._advice[key] = o.condition.advice
             step = observe(
                 self._active.get(key),
                 o.condition,
@@ -233,6 +241,7 @@ class AlertService:
             alert,
             action,  # type: ignore[arg-type]
             unsubscribe_url=f"{self.config.public_url}/v1/alerts/subscriptions/{sub.token}",
+            advice=self._advice.get((alert.rule_id, alert.subject), ""),
         )
         preferences = Preferences(
             channels=tuple(c for c in sub.channels if c in CHANNELS),

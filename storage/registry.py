@@ -107,16 +107,20 @@ async def _replace_memberships(
 
 
 @storage_operation("list devices")
-async def list_devices(conn: Conn, *, zone: str | None = None) -> list[Device]:
+async def list_devices(
+    conn: Conn, *, zone: str | None = None, device_type: str | None = None
+) -> list[Device]:
+    """Registered devices (with their explicit zones), by id; optionally one zone's or type's."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"SELECT {_DEVICE_COLUMNS}, coalesce((SELECT array_agg(zone_id ORDER BY zone_id)"
             "   FROM device_zones z WHERE z.device_id = d.device_id AND z.source = 'explicit'),"
             " '{}') AS zones FROM devices d"
-            " WHERE %(zone)s::text IS NULL OR EXISTS (SELECT 1 FROM device_zones z"
-            "   WHERE z.device_id = d.device_id AND z.zone_id = %(zone)s)"
+            " WHERE (%(zone)s::text IS NULL OR EXISTS (SELECT 1 FROM device_zones z"
+            "   WHERE z.device_id = d.device_id AND z.zone_id = %(zone)s))"
+            " AND (%(type)s::text IS NULL OR d.device_type = %(type)s)"
             " ORDER BY device_id",
-            {"zone": zone},
+            {"zone": zone, "type": device_type},
         )
         rows = await cur.fetchall()
     return [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from email.message import Message
 from typing import Any
 
@@ -28,7 +28,8 @@ class _Handler:
         self._inbox = inbox
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        self._inbox.messages.append(message_from_bytes(envelope.content))
+        # The modern policy unfolds long headers, as a mail client shows them.
+        self._inbox.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         return "250 Message accepted for delivery"
 
 

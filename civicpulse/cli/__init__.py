@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from civicpulse.cli import (
+    alerts,
     broker,
     db,
     demo,
@@ -33,7 +34,18 @@ from civicpulse.cli import (
 from civicpulse.errors import CivicPulseError, ConfigError
 from civicpulse.settings import Settings, load_settings
 
-COMMAND_GROUPS = (demo, ingest, db, doctor, services, registry, quarantine, broker, simulate)
+COMMAND_GROUPS = (
+    demo,
+    ingest,
+    db,
+    doctor,
+    services,
+    registry,
+    quarantine,
+    broker,
+    simulate,
+    alerts,
+)
 
 
 class Stopped(KeyboardInterrupt):

@@ -1,0 +1,1 @@
+"""Analytics: pure cores over numpy arrays (no broker, no database)."""
