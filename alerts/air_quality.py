@@ -64,6 +64,9 @@ class AirQuality:
         self._monitors: dict[str, _MonitorInfo] = {}
         self._members: dict[str, list[str]] = {}
         self._zone_names: dict[str, str] = {}
+        self._alerting: set[str] = set()
+        """Zones whose last evaluation found a condition: re-evaluated on every tick."""
+        self._hour: datetime | None = None
 
     def wants(self, change: Change) -> bool:
         return change.device_type == AIR_QUALITY.name
@@ -80,8 +83,14 @@ class AirQuality:
         zones = sorted({z for d in change.device_ids for z in self._monitors.get(d, _NONE).zones})
         return await self._evaluate(conn, zones, rules, now)
 
-    def on_tick(self, rules: Sequence[Rule], now: datetime) -> list[Observation]:
-        return []  # without new readings an index does not change
+    async def on_tick(self, conn: Conn, rules: Sequence[Rule], now: datetime) -> list[Observation]:
+        """Time changes an index too: a new hour completes (the indices use complete periods),
+        and a zone whose monitors fall silent loses its index, which clears its alert."""
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        if hour != self._hour:
+            self._hour = hour
+            return await self._evaluate(conn, list(self._members), rules, now)
+        return await self._evaluate(conn, sorted(self._alerting), rules, now)
 
     async def _load(self, conn: Conn) -> None:
         memberships = await zones_of(conn)  # explicit and by geometry

@@ -46,8 +46,9 @@ class Evaluator(Protocol):
         self, conn: Conn, change: Change, rules: Sequence[Rule], now: datetime
     ) -> list[Observation]: ...
 
-    def on_tick(self, rules: Sequence[Rule], now: datetime) -> list[Observation]:
-        """Conditions that time alone brings (a missed heartbeat, a stay growing too long)."""
+    async def on_tick(self, conn: Conn, rules: Sequence[Rule], now: datetime) -> list[Observation]:
+        """Conditions that time alone brings (a missed heartbeat, a stay growing too long, an
+        hour of data completing)."""
         ...
 
 
@@ -100,7 +101,7 @@ class DeviceHealth:
                 self._heard[device] = now
         return [o for device in change.device_ids for o in self._judge(device, rules, now)]
 
-    def on_tick(self, rules: Sequence[Rule], now: datetime) -> list[Observation]:
+    async def on_tick(self, conn: Conn, rules: Sequence[Rule], now: datetime) -> list[Observation]:
         return [o for device in self._interval for o in self._judge(device, rules, now)]
 
     def _learn(self, row: Liveness) -> None:

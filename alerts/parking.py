@@ -107,7 +107,7 @@ class Parking:
             self._schedule(device)
         return self._judge(change.device_ids, rules, now)
 
-    def on_tick(self, rules: Sequence[Rule], now: datetime) -> list[Observation]:
+    async def on_tick(self, conn: Conn, rules: Sequence[Rule], now: datetime) -> list[Observation]:
         if self.live is None:
             return []
         update = self.live.advance(now.timestamp())

@@ -160,7 +160,7 @@ class AlertService:
     async def _tick(self, conn: Conn) -> None:
         now = self._now()
         for evaluator in self._evaluators:
-            await self._apply(conn, evaluator.on_tick(self._rules, now), now, None)
+            await self._apply(conn, await evaluator.on_tick(conn, self._rules, now), now, None)
         rules = {r.rule_id: r for r in self._rules}
         for key, alert in list(self._active.items()):
             rule = rules.get(alert.rule_id)

@@ -27,7 +27,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from civicpulse.mqtt.client import BrokerAddress, make_client
+from civicpulse.mqtt.client import BrokerAddress, make_client, stop_loop
 from devices.contract import STATUS_FILTER, TELEMETRY_FILTER
 from ingest.drops import parse_uptime
 from ingest.prepare import InMessage
@@ -234,7 +234,7 @@ class MqttSource:
             self._client.disconnect(properties=properties)
         else:
             self._client.disconnect()
-        self._client.loop_stop()
+        stop_loop(self._client)
 
     # paho callbacks: they run on paho's network thread.
 

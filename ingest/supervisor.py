@@ -29,6 +29,8 @@ from ingest.metrics import registry_for, serve
 logger = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# How a worker that was still starting ends on SIGTERM: killed by it, or (civicpulse.cli) 128 + 15.
+_STOPPED_WHILE_STARTING = (-signal.SIGTERM, 128 + signal.SIGTERM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +136,10 @@ async def supervise(
                     process.send_signal(signal.SIGTERM)
                 code = await waiter
                 stop.cancel()
-                # A worker still starting dies of the SIGTERM itself, before it could receive or
-                # acknowledge anything: that is a clean stop too.
-                return 0 if code == -signal.SIGTERM else code
+                # A worker still starting ends before it could receive or acknowledge anything:
+                # killed by the SIGTERM itself (still in Python's start-up) or, once the command
+                # line took the signal over, with its "stopped by SIGTERM" status. Both are clean.
+                return 0 if code in _STOPPED_WHILE_STARTING else code
             stop.cancel()
             code = waiter.result()
             delay = backoff.delay(restarts[index])

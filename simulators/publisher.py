@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import paho.mqtt.client as mqtt
 
-from civicpulse.mqtt.client import BrokerAddress, make_client
+from civicpulse.mqtt.client import BrokerAddress, make_client, stop_loop
 
 
 def publish_all(
@@ -52,4 +52,4 @@ def publish_all(
         return len(infos)
     finally:
         client.disconnect()
-        client.loop_stop()
+        stop_loop(client)

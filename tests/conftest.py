@@ -107,7 +107,7 @@ def clear_retained_statuses(mqtt_url: str) -> Iterator[None]:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from civicpulse.mqtt.client import BrokerAddress
+    from civicpulse.mqtt.client import BrokerAddress, stop_loop
 
     address = BrokerAddress.parse(mqtt_url)
     pattern = re.compile(r"^civicpulse/v1/devices/t[0-9a-f]{10}[^/]*/status$")
@@ -122,7 +122,7 @@ def clear_retained_statuses(mqtt_url: str) -> Iterator[None]:
         if pattern.match(topic):
             client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
     client.disconnect()
-    client.loop_stop()
+    stop_loop(client)
 
 
 @pytest.fixture

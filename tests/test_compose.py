@@ -30,6 +30,7 @@ from prometheus_client import generate_latest
 
 from civicpulse.cli import build_parser
 from civicpulse.embedded import find_mosquitto, free_port
+from civicpulse.mqtt.client import stop_loop
 from civicpulse.settings import Settings
 from devices.contract import STATUS_FILTER, TELEMETRY_FILTER, status_topic, telemetry_topic
 from devices.credentials import DOCTOR_ACCOUNT, PROBE_ROOT, UPTIME_TOPIC
@@ -551,7 +552,7 @@ class _Client:
 
     def close(self) -> None:
         self._client.disconnect()
-        self._client.loop_stop()
+        stop_loop(self._client)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from civicpulse.embedded import (
     find_mosquitto,
     free_port,
 )
+from civicpulse.mqtt.client import stop_loop
 
 needs_mosquitto = pytest.mark.skipif(find_mosquitto() is None, reason="no mosquitto binary")
 
@@ -106,7 +107,7 @@ class MqttClient:
 
     def close(self) -> None:
         self.client.disconnect()
-        self.client.loop_stop()
+        stop_loop(self.client)
 
 
 @contextmanager

@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
-from civicpulse.mqtt.client import BrokerAddress
+from civicpulse.mqtt.client import BrokerAddress, stop_loop
 from devices.contract import status_topic, telemetry_topic
 from devices.health import Observations, assess
 from devices.registry import Device
@@ -158,7 +158,7 @@ def _connect_and_vanish(mqtt_url: str, device_id: str) -> None:
     client.loop_start()
     assert connected.wait(10)
     client.publish(status_topic(device_id), b"online", qos=1, retain=True).wait_for_publish(10)
-    client.loop_stop()
+    stop_loop(client)
     sock = client.socket()
     assert sock is not None
     sock.close()  # no DISCONNECT: a crash, a power cut, a lost radio link
@@ -169,7 +169,7 @@ def _connect_and_vanish(mqtt_url: str, device_id: str) -> None:
     time.sleep(1.0)
     cleaner.publish(status_topic(device_id), b"", qos=1, retain=True).wait_for_publish(10)
     cleaner.disconnect()
-    cleaner.loop_stop()
+    stop_loop(cleaner)
 
 
 def _statuses(db: str, device_id: str) -> int:

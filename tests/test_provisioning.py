@@ -16,6 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from civicpulse.embedded import EmbeddedBroker, find_mosquitto
+from civicpulse.mqtt.client import stop_loop
 from devices.contract import telemetry_topic
 from devices.credentials import INGEST_ACCOUNT, acl_file, hash_secret, verify_secret
 from devices.registry import Device
@@ -78,7 +79,7 @@ class Peer:
         return self.granted[-1][0]
 
     def close(self) -> None:
-        self.client.loop_stop()
+        stop_loop(self.client)
         self.client.disconnect()
 
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from paho.mqtt.enums import MQTTProtocolVersion
 
 from civicpulse.errors import BrokerError, CivicPulseError
-from civicpulse.mqtt.client import BrokerAddress, make_client
+from civicpulse.mqtt.client import BrokerAddress, make_client, stop_loop
 from civicpulse.settings import Settings
 from ingest.drops import DropRecord, account, parse_uptime
 from ingest.service import drops_key
@@ -234,7 +234,7 @@ def _connect_and_read(
         return False
     finally:
         client.disconnect()
-        client.loop_stop()
+        stop_loop(client)
 
 
 def _probe(report: Report, settings: Settings, url: str | None, messages: int) -> None:

@@ -22,7 +22,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from civicpulse.errors import BrokerError
-from civicpulse.mqtt.client import BrokerAddress, make_client
+from civicpulse.mqtt.client import BrokerAddress, make_client, stop_loop
 from devices.credentials import DOCTOR_ACCOUNT, PROBE_ROOT
 
 QUIET_S = 3.0
@@ -111,7 +111,7 @@ class _Client:
             self.client.disconnect(properties=properties)
         else:
             self.client.disconnect()
-        self.client.loop_stop()
+        stop_loop(self.client)
 
 
 def probe_queue(url: str, protocol: str, messages: int) -> QueueProbe:

@@ -58,3 +58,17 @@ def make_client(
         client.tls_set_context(ssl.create_default_context())
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     return client
+
+
+def stop_loop(client: mqtt.Client) -> None:
+    """Stop a client's network thread and close the socket pair ``loop_start`` made to wake it.
+
+    paho 2.2 leaves that pair open after ``loop_stop``; clients held in reference cycles (our
+    callbacks) may then be collected socket first, two sockets leaked per stopped client.
+    """
+    client.loop_stop()
+    for name in ("_sockpairR", "_sockpairW"):
+        sock = getattr(client, name, None)
+        if sock is not None:
+            sock.close()
+            setattr(client, name, None)

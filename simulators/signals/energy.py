@@ -6,7 +6,9 @@ Space heating follows degree days below a 15.5 °C base (the UK convention) with
 coefficient from the property type and floor area: gas homes burn gas (boiler efficiency 88 %,
 1 m³ = 11.22 kWh at a calorific value of 39.5 MJ/m³), electric homes run a heat pump or charge
 storage heaters overnight. Annual totals land near Ofgem's typical values (2,700 kWh of
-electricity and 11,500 kWh of gas for a medium household).
+electricity and 11,500 kWh of gas for a medium household). A :class:`~simulators.model.Treatment`
+scales the use of chosen households from an instant on: the known effect that the nudge trial's
+end-to-end tests must recover.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from simulators.model import Household
+from simulators.model import Household, Treatment
 from simulators.signals.calendar import LocalTime, bump, local_time
 from simulators.signals.noise import Floats, device_random, normal, uniform
 from simulators.signals.weather import WeatherModel
@@ -64,12 +66,20 @@ class HouseholdModel:
     """Half-hourly consumption of one household; a pure function of (seed, device id, period)."""
 
     def __init__(
-        self, device_id: str, household: Household, seed: int, weather: WeatherModel
+        self,
+        device_id: str,
+        household: Household,
+        seed: int,
+        weather: WeatherModel,
+        *,
+        treatment: Treatment | None = None,
     ) -> None:
         self.device_id = device_id
         self.household = household
         self.seed = seed
         self.weather = weather
+        self.treatment = treatment
+        """A known effect to inject (the nudge trial's tests); ``None``: none."""
         self._keys = {s: self._key(s) for s in ("wobble", "burst", "burst-size", "gas", "reset")}
         h = household
         self.annual_kwh = (
@@ -131,6 +141,11 @@ class HouseholdModel:
                 electricity = electricity + daily_heat_kw * 24.0 / 7.0 * 0.5 * night
         else:
             electricity = electricity + 0.03 * heat  # circulation pump of an oil or LPG boiler
+        t = self.treatment
+        if t is not None and h.household_id in t.household_ids:
+            factor = np.where(end - HALF_HOUR >= t.start, 1.0 + t.change, 1.0)
+            electricity, heat = electricity * factor, heat * factor
+            gas = gas * factor if gas is not None else None
         return Consumption(electricity_kwh=electricity, gas_m3=gas, heat_kwh=heat)
 
     def register_start(self) -> tuple[float, float]:

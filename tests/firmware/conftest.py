@@ -1,14 +1,17 @@
-"""Fixtures for the firmware tests: the fake ESP32 world, installed for one test."""
+"""Fixtures for the firmware tests: the fake ESP32 world, installed for one test, and the
+MicroPython VM."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.firmware.fakes import World, installed
 from tests.firmware.harness import LIB, purge
+from tests.firmware.vm import micropython_binary
 
 # The pure library modules import as on the device (``import cpfw.ringbuf``).
 if str(LIB) not in sys.path:
@@ -22,3 +25,9 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     with installed(World(), monkeypatch) as w:
         yield w
     purge()
+
+
+@pytest.fixture
+def micropython() -> Path:
+    """The MicroPython unix port's binary; the test skips, saying where it looked, without it."""
+    return micropython_binary()

@@ -176,11 +176,23 @@ def _machine(world: World) -> types.ModuleType:
     def enable_irq(state: int) -> None:
         world.lock.release()
 
-    m.Pin, m.UART, m.ADC, m.I2C, m.RTC, m.WDT = Pin, UART, ADC, I2C, RTC, WDT
-    m.deepsleep, m.disable_irq, m.enable_irq = deepsleep, disable_irq, enable_irq
-    m.reset_cause = lambda: world.reset_cause
-    m.PWRON_RESET, m.HARD_RESET, m.WDT_RESET = PWRON_RESET, HARD_RESET, WDT_RESET
-    m.DEEPSLEEP_RESET, m.SOFT_RESET = DEEPSLEEP_RESET, SOFT_RESET
+    vars(m).update(
+        Pin=Pin,
+        UART=UART,
+        ADC=ADC,
+        I2C=I2C,
+        RTC=RTC,
+        WDT=WDT,
+        deepsleep=deepsleep,
+        disable_irq=disable_irq,
+        enable_irq=enable_irq,
+        reset_cause=lambda: world.reset_cause,
+        PWRON_RESET=PWRON_RESET,
+        HARD_RESET=HARD_RESET,
+        WDT_RESET=WDT_RESET,
+        DEEPSLEEP_RESET=DEEPSLEEP_RESET,
+        SOFT_RESET=SOFT_RESET,
+    )
     return m
 
 
@@ -218,20 +230,19 @@ def _network(world: World) -> types.ModuleType:
             assert what == "rssi"
             return world.rssi
 
-    n.WLAN, n.STA_IF, n.AP_IF = WLAN, 0, 1
+    vars(n).update(WLAN=WLAN, STA_IF=0, AP_IF=1)
     return n
 
 
 def _ntptime(world: World) -> types.ModuleType:
     ntp = types.ModuleType("ntptime")
-    ntp.host = "pool.ntp.org"
 
     def settime() -> None:
         if not world.wifi_up:
             raise OSError(110, "ETIMEDOUT")
         world.ntp_syncs += 1  # the host clock is already right
 
-    ntp.settime = settime
+    vars(ntp).update(host="pool.ntp.org", settime=settime)
     return ntp
 
 

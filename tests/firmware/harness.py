@@ -17,7 +17,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import psycopg
 
-from civicpulse.broker import BrokerAddress, make_client
+from civicpulse.mqtt.client import BrokerAddress, make_client, stop_loop
 from tests.firmware.fakes import DeepSleep, World
 from tests.ingest_harness import register
 
@@ -37,6 +37,17 @@ def purge() -> None:
     for name in list(sys.modules):
         if name in _NODE_MODULES or name == "cpfw" or name.startswith("cpfw."):
             del sys.modules[name]
+
+
+def library(*names: str) -> ModuleType:
+    """The firmware library's ``cpfw`` package with the modules ``names`` imported, as on the
+    device (``import cpfw.ringbuf``). The firmware has no annotations (MicroPython would carry
+    them), so to mypy what it holds is ``Any``."""
+    if str(LIB) not in sys.path:
+        sys.path.append(str(LIB))
+    for name in names:
+        importlib.import_module(f"cpfw.{name}")
+    return sys.modules["cpfw"]
 
 
 def node_module(node: str, name: str) -> ModuleType:
@@ -152,7 +163,9 @@ class Listener:
         )
         self._client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self._client.on_subscribe = lambda *_: self._subscribed.set()
-        self._client.on_message = lambda _c, _u, m: self.messages.append((m.payload, m.retain))
+        self._client.on_message = lambda _c, _u, m: self.messages.append(
+            (bytes(m.payload), m.retain)
+        )
         self._client.connect(address.host, address.port)
         self._client.loop_start()
         if not self._subscribed.wait(10):
@@ -170,4 +183,4 @@ class Listener:
 
     def close(self) -> None:
         self._client.disconnect()
-        self._client.loop_stop()
+        stop_loop(self._client)

@@ -8,13 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import cpfw.backoff
-import cpfw.clock
-import cpfw.config
-import cpfw.payload
-import cpfw.persist
-import cpfw.ringbuf
-import cpfw.state
 import pytest
 
 from devices.codec import decode_message
@@ -22,7 +15,9 @@ from devices.contract import Limits, status_topic, telemetry_topic
 from devices.model import Reading
 from devices.types import DEVICE_TYPES
 from tests.firmware.fakes import World
-from tests.firmware.harness import FIRMWARE, boot
+from tests.firmware.harness import FIRMWARE, boot, library
+
+cpfw = library("backoff", "clock", "config", "payload", "persist", "ringbuf", "state", "uplink")
 
 NOW_MS = 1_795_000_000_123
 NOW_TEXT = datetime.fromtimestamp(NOW_MS // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.123Z")
@@ -129,8 +124,6 @@ def test_batches_respect_limits_and_decode(
 
 
 def test_topics_match_the_contract() -> None:
-    import cpfw.uplink
-
     assert cpfw.uplink.telemetry_topic("bay-1") == telemetry_topic("bay-1")
     assert cpfw.uplink.status_topic("bay-1") == status_topic("bay-1")
 
@@ -151,7 +144,7 @@ class _Board:
 
 
 def _cfg(tmp_path: Path, **buffer: int) -> dict[str, Any]:
-    cfg = cpfw.config.parse(
+    cfg: dict[str, Any] = cpfw.config.parse(
         {"device_id": "d", "wifi": {"ssid": "s"}, "mqtt": {"host": "h"}, "buffer": buffer}
     )
     cfg["root"] = str(tmp_path) + "/"
@@ -178,6 +171,19 @@ def test_state_survives_a_reset_through_rtc_memory(tmp_path: Path) -> None:
     assert again.record([9, False], NOW_MS)[0] == 6
 
 
+def test_timestamps_strictly_increase(tmp_path: Path) -> None:
+    """The platform keeps one reading per (device, ts): two in one millisecond, or after NTP
+    set the clock back, must not share a timestamp, and that holds across a reset too."""
+    board = _Board()
+    state = cpfw.state.DeviceState(_cfg(tmp_path), board)
+    stamps = [state.record([n], ts)[1] for n, ts in enumerate([NOW_MS, NOW_MS, NOW_MS - 500])]
+    assert stamps == [NOW_MS, NOW_MS + 1, NOW_MS + 2]
+    state.save()
+    again = cpfw.state.DeviceState(_cfg(tmp_path), board)
+    assert again.record([9], NOW_MS)[1] == NOW_MS + 3
+    assert again.record([9], NOW_MS + 60_000)[1] == NOW_MS + 60_000
+
+
 def test_checkpoint_keeps_the_newest_that_fit_and_counts_the_rest(tmp_path: Path) -> None:
     board = _Board()
     state = cpfw.state.DeviceState(_cfg(tmp_path, capacity=500, rtc_bytes=600), board)
@@ -198,7 +204,7 @@ def test_seq_never_repeats_after_power_loss(tmp_path: Path) -> None:
     state = cpfw.state.DeviceState(cfg, board)
     original_save = cpfw.persist.FlashState.save
 
-    def counting_save(self: cpfw.persist.FlashState) -> None:
+    def counting_save(self: Any) -> None:
         nonlocal writes
         writes += 1
         original_save(self)

@@ -8,13 +8,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
-import cpfw.mqtt
-import cpfw.mqttpkt as pkt
 import pytest
 
-from civicpulse.broker import BrokerAddress
-from tests.firmware.harness import Listener
+from civicpulse.mqtt.client import BrokerAddress
+from tests.firmware.harness import Listener, library
+
+cpfw = library("mqtt", "mqttpkt")
+pkt = cpfw.mqttpkt
 
 # -- packet bytes (OASIS MQTT 3.1.1) -------------------------------------------------------------
 
@@ -75,12 +77,12 @@ def test_publish_bytes() -> None:
 # -- against the real broker -------------------------------------------------------------------
 
 
-def _client(mqtt_url: str, **kw: object) -> cpfw.mqtt.MQTTClient:
+def _client(mqtt_url: str, **kw: object) -> Any:
     address = BrokerAddress.parse(mqtt_url)
     return cpfw.mqtt.MQTTClient(f"fw-{uuid.uuid4().hex[:8]}", address.host, address.port, **kw)
 
 
-def _poll_until(client: cpfw.mqtt.MQTTClient, done: Callable[[], bool], seconds: float = 5) -> None:
+def _poll_until(client: Any, done: Callable[[], bool], seconds: float = 5) -> None:
     deadline = time.monotonic() + seconds
     while not done():
         assert time.monotonic() < deadline, "timed out"

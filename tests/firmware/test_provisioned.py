@@ -43,11 +43,11 @@ def _cli(db: str, *args: str) -> str:
 
 
 async def test_provisioned_credentials_and_acl(
-    db: str, prefix: str, world: World, tmp_path: Path
+    db: str, prefix: str, world: World, workdir: Path
 ) -> None:
     device = f"{prefix}-aq"
     await register_device(db, device, "air_quality")
-    files = tmp_path / "broker-config"
+    files = workdir / "broker-config"
     options = ("--broker-dir", str(files), "--file-mode", "644")
     lines = _cli(db, "devices", "provision", device, *options).splitlines()
     assert lines[0] == "device_id,secret"
@@ -57,14 +57,14 @@ async def test_provisioned_credentials_and_acl(
     world.adc_uv[34] = 270_000
     world.on_sample = lambda n: world.uart_rx.extend(pms5003_frame(3, n, 2 * n))
     broker = EmbeddedBroker(
-        data_dir=tmp_path / "broker", password_file=files / "passwd", acl_file=files / "acl"
+        data_dir=workdir / "broker", password_file=files / "passwd", acl_file=files / "acl"
     )
     with broker:
         ingest_url = (
             f"mqtt://{INGEST_ACCOUNT}:{quote(ingest_secret, safe='')}@127.0.0.1:{broker.port}"
         )
-        wrong = write_config(tmp_path / "wrong", device, broker.url, mqtt={"password": "guess"})
-        right = write_config(tmp_path / "right", device, broker.url, mqtt={"password": secret})
+        wrong = write_config(workdir / "wrong", device, broker.url, mqtt={"password": "guess"})
+        right = write_config(workdir / "right", device, broker.url, mqtt={"password": secret})
         async with running(config(db, ingest_url)):
             rt = await asyncio.to_thread(
                 boot("air_quality", world).run, str(wrong), samples=2, drain_ms=1000

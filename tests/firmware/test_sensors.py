@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -115,7 +117,7 @@ def test_qmc5883l_wrong_address_fails_like_the_bus() -> None:
 # -- occupancy ---------------------------------------------------------------------------------
 
 
-def _detector(**kw: float) -> occupancy.OccupancyDetector:
+def _detector(**kw: float) -> Any:
     return occupancy.OccupancyDetector([0, 0, 0], on_ut=8, off_ut=4, debounce=3, **kw)
 
 

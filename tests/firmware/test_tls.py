@@ -19,6 +19,7 @@ import pytest
 from civicpulse.embedded import find_mosquitto, free_port
 from tests.firmware.fakes import World, pms5003_frame
 from tests.firmware.harness import boot, last_seq, register_device, statuses, write_config
+from tests.firmware.vm import Change, Esp32, Script
 from tests.ingest_harness import config, running, wait_for
 
 pytestmark = pytest.mark.skipif(
@@ -115,5 +116,43 @@ async def test_tls_with_a_client_certificate(
         world.rtc_memory = b""  # start the good device afresh
         rt = await asyncio.to_thread(boot("air_quality", world).run, str(good), samples=3)
         assert rt.uplink.delivered == 3
+        await wait_for(lambda: last_seq(db, "air_quality_readings", device) == 3, 20)
+        await wait_for(lambda: statuses(db, device) == [True], 20)
+
+
+async def test_tls_on_micropython(
+    micropython: Path, db: str, prefix: str, tmp_path: Path, tls_broker: tuple[int, int, Path]
+) -> None:
+    """The same on the MicroPython VM, whose ``ssl`` (mbedTLS, as in ESP-IDF) is not CPython's:
+    its sockets read and write but have no ``recv`` or ``sendall``. The stock unix build parses
+    DER only, so the files are DER here; the ESP32 takes PEM or DER."""
+    plain, tls, certs = tls_broker
+    device = f"{prefix}-aq"
+    await register_device(db, device, "air_quality")
+    _signed(certs, "ca", device, device)
+    for name in ("ca", "other-ca", device):
+        _openssl(certs, "x509", "-in", f"{name}.crt", "-outform", "DER", "-out", f"{name}.der")
+    _openssl(certs, "pkey", "-in", f"{device}.key", "-outform", "DER", "-out", "key.der")
+    mqtt = {"tls": True, "ca_file": "ca.der", "cert_file": f"{device}.der", "key_file": "key.der"}
+    good = Esp32(micropython, "air_quality", tmp_path / "good")
+    bad = Esp32(micropython, "air_quality", tmp_path / "bad")
+    url = f"mqtt://127.0.0.1:{tls}"
+    write_config(good.flash, device, url, mqtt=mqtt)
+    write_config(bad.flash, device, url, mqtt={**mqtt, "ca_file": "other-ca.der"})
+    for esp in (good, bad):
+        for name in ("ca.der", "other-ca.der", f"{device}.der", "key.der"):
+            shutil.copy(certs / name, esp.flash / name)
+    script = Script(
+        changes={n: Change(uart=pms5003_frame(3, n, 2 * n)) for n in range(1, 4)},
+        adc_uv={34: 270_000},
+    )
+    async with running(config(db, f"mqtt://127.0.0.1:{plain}")):
+        refused = await bad.run(script, samples=2, drain_ms=800)
+        assert refused.node is not None
+        assert refused.node.delivered == 0
+        assert "The certificate is not correctly signed by the trusted CA" in refused.console
+        run = await good.run(script, samples=3)
+        assert run.node is not None
+        assert run.node.delivered == 3
         await wait_for(lambda: last_seq(db, "air_quality_readings", device) == 3, 20)
         await wait_for(lambda: statuses(db, device) == [True], 20)

@@ -9,7 +9,7 @@ import uuid
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from civicpulse.mqtt.client import BrokerAddress, make_client
+from civicpulse.mqtt.client import BrokerAddress, make_client, stop_loop
 from devices.contract import STATUS_FILTER, TELEMETRY_FILTER, parse_topic
 
 
@@ -33,7 +33,7 @@ def retained_statuses(
         done.wait(seconds)
     finally:
         client.disconnect()
-        client.loop_stop()
+        stop_loop(client)
     return found
 
 
@@ -62,7 +62,7 @@ class TelemetryCounter:
 
     def close(self) -> None:
         self._client.disconnect()
-        self._client.loop_stop()
+        stop_loop(self._client)
 
 
 def _client(mqtt_url: str, on_message: object, on_subscribe: object = None) -> mqtt.Client:

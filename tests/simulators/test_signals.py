@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from simulators.model import AirSite, Bay, HeatingFuel, Household
+from simulators.model import AirSite, Bay, HeatingFuel, Household, Treatment
 from simulators.signals.air import AirQualityModel, Episode, traffic
 from simulators.signals.calendar import ScalarClock, local_time
 from simulators.signals.energy import HouseholdModel
@@ -222,3 +222,38 @@ def test_bay_events_do_not_depend_on_windowing() -> None:
     ]
     assert [(e.ts, e.occupied) for e in whole] == [(e.ts, e.occupied) for e in pieces]
     assert all(a.ts < b.ts for a, b in itertools.pairwise(whole))
+
+
+def test_a_treatment_scales_the_treated_households_use_from_its_start() -> None:
+    ends = JAN_2026 + 1800.0 * np.arange(1, 4 * 48 + 1)
+    start = JAN_2026 + 2 * DAY
+    household = Household("hh-treated", "semi", "50-100", "gas", "3-4")
+    treatment = Treatment(frozenset({"hh-treated"}), start=start, change=-0.03)
+    plain = HouseholdModel("meter-1", household, 7, weather()).consumption(ends)
+    nudged = HouseholdModel("meter-1", household, 7, weather(), treatment=treatment).consumption(
+        ends
+    )
+    assert plain.gas_m3 is not None and nudged.gas_m3 is not None
+    before, after = ends - 1800.0 < start, ends - 1800.0 >= start
+    assert after.sum() == 2 * 48  # the half-hours starting at or after the start
+    for a, b in [
+        (plain.electricity_kwh, nudged.electricity_kwh),
+        (plain.gas_m3, nudged.gas_m3),
+        (plain.heat_kwh, nudged.heat_kwh),
+    ]:
+        assert np.array_equal(a[before], b[before])
+        np.testing.assert_allclose(b[after], 0.97 * a[after], rtol=1e-12)
+
+
+def test_households_outside_a_treatment_are_unchanged() -> None:
+    ends = JAN_2026 + 1800.0 * np.arange(1, 3 * 48 + 1)
+    household = Household("hh-control", "flat", "<50", "electric", "1")
+    treatment = Treatment(frozenset({"someone-else"}), start=JAN_2026, change=-0.5)
+    plain = HouseholdModel("meter-2", household, 7, weather()).consumption(ends)
+    other = HouseholdModel("meter-2", household, 7, weather(), treatment=treatment).consumption(
+        ends
+    )
+    assert np.array_equal(plain.electricity_kwh, other.electricity_kwh)
+    assert plain.gas_m3 is None and other.gas_m3 is None
+    with pytest.raises(ValueError, match="negative"):
+        Treatment(frozenset({"x"}), start=0.0, change=-1.0)

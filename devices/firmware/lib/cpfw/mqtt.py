@@ -132,7 +132,7 @@ class MQTTClient:
         packet = mqttpkt.publish(topic, payload, qos, retain, pid)
         self._write(packet)
         if qos:
-            self.inflight[pid] = [bytearray(packet), ticks_ms(), 0]
+            self.inflight[pid] = [packet, ticks_ms(), 0]  # a bytearray of our own
         return pid
 
     def pending(self, pid):

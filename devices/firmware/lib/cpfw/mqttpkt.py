@@ -66,11 +66,18 @@ def connect(client_id, keepalive_s, username=None, password=None, will=None, cle
 
 
 def publish(topic, payload, qos=0, retain=False, pid=0, dup=False):
+    """A bytearray, so that a resend can set DUP in place. The payload is copied once, into a
+    packet allocated at its full size: a backlog batch is the largest block a device allocates,
+    and each extra copy needs another free block that large on a heap full of queued readings."""
     first = PUBLISH | (qos << 1) | (0x01 if retain else 0) | (DUP if dup else 0)
-    body = _string(topic)
+    head = _string(topic)
     if qos:
-        body += struct.pack("!H", pid)
-    return _packet(first, body + payload)
+        head += struct.pack("!H", pid)
+    head = bytes([first]) + remaining_length(len(head) + len(payload)) + head
+    packet = bytearray(len(head) + len(payload))
+    packet[: len(head)] = head
+    packet[len(head) :] = payload
+    return packet
 
 
 def pingreq():

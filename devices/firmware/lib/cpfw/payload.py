@@ -37,7 +37,8 @@ def next_batch(buffer, fields, max_items, max_bytes):
     """The oldest readings that fit the limits: ``(payload bytes, last seq, count)``.
 
     One reading goes out as an object (a live reading); several as an array (a backlog batch).
-    A reading larger than ``max_bytes`` on its own is still sent alone, never split.
+    A reading larger than ``max_bytes`` on its own is still sent alone, never split. The join is
+    the only allocation as large as the payload (see ``mqttpkt.publish``).
     """
     count = min(len(buffer), max_items)
     if count == 0:
@@ -45,12 +46,14 @@ def next_batch(buffer, fields, max_items, max_bytes):
     parts = []
     size = 1  # the closing bracket; each part adds its length plus "[" or ","
     for index in range(count):
-        text = item_json(fields, buffer.peek(index))
+        text = item_json(fields, buffer.peek(index)).encode()
         if parts and size + len(text) + 1 > max_bytes:
             break
         parts.append(text)
         size += len(text) + 1
     last_seq = buffer.peek(len(parts) - 1)[0]
     if len(parts) == 1:
-        return parts[0].encode(), last_seq, 1
-    return ("[" + ",".join(parts) + "]").encode(), last_seq, len(parts)
+        return parts[0], last_seq, 1
+    parts[0] = b"[" + parts[0]
+    parts[-1] += b"]"
+    return b",".join(parts), last_seq, len(parts)

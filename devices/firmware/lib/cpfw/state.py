@@ -31,10 +31,21 @@ class DeviceState:
         for item in saved.get("buf") or ():
             self.buffer.push(item)
         self.buffer.dropped += saved.get("dropped", 0)  # plus any a smaller capacity cost
+        self._last_ts = self.buffer.peek(len(self.buffer) - 1)[1] if len(self.buffer) else 0
 
     def record(self, values, ts_ms=None):
-        """Queue a reading ``values`` (in the node's field order) under the next seq."""
-        item = [self.seq.next(), unix_ms() if ts_ms is None else ts_ms]
+        """Queue a reading ``values`` (in the node's field order) under the next seq.
+
+        Timestamps strictly increase, by a millisecond if need be: the platform keeps one
+        reading per device and ``ts`` and takes a second as a repeat, so two samples in the same
+        millisecond (the main loop catching up after a slow pass) or a clock that NTP set back
+        would otherwise lose readings that the broker acknowledged.
+        """
+        ts = unix_ms() if ts_ms is None else ts_ms
+        if ts <= self._last_ts:
+            ts = self._last_ts + 1
+        self._last_ts = ts
+        item = [self.seq.next(), ts]
         item.extend(values)
         if self.buffer.push(item):
             log("buffer full: dropped the oldest reading;", self.buffer.dropped, "dropped so far")
@@ -42,19 +53,19 @@ class DeviceState:
 
     def save(self):
         """Checkpoint into RTC memory, keeping as many of the newest readings as fit."""
-        items = self.buffer.items()
+        buffer = self.buffer
         head = '{"v":' + str(_VERSION) + ',"seq":' + str(self.seq.last)
         head += ',"x":' + json.dumps(self.extra) + ',"dropped":'
         room = self._budget - len(head) - 16  # the dropped count and closing brackets
         parts = []
-        for index in range(len(items) - 1, -1, -1):
-            text = json.dumps(items[index])
+        for index in range(len(buffer) - 1, -1, -1):  # by index: no copy of a full buffer
+            text = json.dumps(buffer.peek(index))
             if room - len(text) - 1 < 0:
                 break
             room -= len(text) + 1
             parts.append(text)
         parts.reverse()
-        dropped = self.buffer.dropped + len(items) - len(parts)
+        dropped = buffer.dropped + len(buffer) - len(parts)
         data = (head + str(dropped) + ',"buf":[' + ",".join(parts) + "]}").encode()
         self._board.rtc_memory(data)
 

@@ -47,6 +47,7 @@ class Uplink:
         self.batches = 0  # payloads acknowledged, and how many readings they carried
         self.delivered = 0
         self._batch = None  # (packet id, last seq, count) of the payload in flight
+        self._batch_items = cfg["buffer"]["batch_items"]  # smaller while memory is short
         self._online_pid = 0
         self._ca = None
 
@@ -155,11 +156,23 @@ class Uplink:
     def _send_next(self):
         if self._batch is not None or len(self._state.buffer) == 0:
             return
-        buf = self._cfg["buffer"]
-        payload, last_seq, count = next_batch(
-            self._state.buffer, self._fields, buf["batch_items"], buf["batch_bytes"]
-        )
-        self._batch = (self.client.publish(self.topic, payload, 1), last_seq, count)
+        buffer = self._state.buffer
+        while True:
+            try:
+                payload, last_seq, count = next_batch(
+                    buffer, self._fields, self._batch_items, self._cfg["buffer"]["batch_bytes"]
+                )
+                self._batch = (self.client.publish(self.topic, payload, 1), last_seq, count)
+                return
+            except MemoryError:
+                # After a long outage the heap holds the whole backlog and may have no free
+                # block as large as a full batch: smaller batches still drain it, where the
+                # error would end the main loop and lose all but the RTC checkpoint.
+                payload = None
+                if self._batch_items == 1:
+                    raise
+                self._batch_items = max(1, min(self._batch_items, len(buffer)) // 2)
+                log("low memory: batches of", self._batch_items, "until the backlog is sent")
 
     def _check_acks(self):
         client = self.client
@@ -170,6 +183,8 @@ class Uplink:
             self.batches += 1
             self.delivered += self._batch[2]
             self._batch = None
+            if len(self._state.buffer) == 0:
+                self._batch_items = self._cfg["buffer"]["batch_items"]  # the pressure is gone
 
     def _lost(self, reason):
         if self.client is not None:
