@@ -21,6 +21,7 @@ from types import FrameType
 
 from civicpulse.cli import (
     alerts,
+    analytics,
     broker,
     db,
     demo,
@@ -45,6 +46,7 @@ COMMAND_GROUPS = (
     broker,
     simulate,
     alerts,
+    analytics,
 )
 
 
