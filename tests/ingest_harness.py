@@ -1,19 +1,23 @@
-"""Helpers for end-to-end tests: register a fleet, run ingest in-process, count what was stored."""
+"""Helpers for end-to-end tests: register a fleet, run ingest in-process, publish from a thread,
+count what was stored."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
+from types import TracebackType
 
 import psycopg
 
 from devices.registry import Device
 from ingest.service import Ingest, IngestConfig
 from simulators.fleet import Fleet
+from simulators.publisher import publish_all
 from storage.connection import connect
 from storage.registry import upsert
 
@@ -71,3 +75,65 @@ def stored(url: str, prefix: str) -> dict[str, int]:
             assert row is not None
             counts[table] = int(str(row[0]))
         return counts
+
+
+def wait_until(predicate: Callable[[], bool], seconds: float = 60.0, what: str = "") -> None:
+    """Poll ``predicate`` until it holds: tests wait for events, never for a fixed time."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {seconds} s: {what or 'condition'}")
+        time.sleep(0.05)
+
+
+class Publisher:
+    """Publishes ``messages`` at QoS 1 from a thread, as a context manager.
+
+    With ``pause_after``, it publishes that many and waits for :meth:`resume` before the rest, so
+    a test can land a fault mid-stream and know that work is still to come. Leaving the block
+    resumes it (a failed test never leaves it waiting); :meth:`join` re-raises its error.
+    """
+
+    def __init__(
+        self, mqtt_url: str, messages: Sequence[tuple[str, bytes]], *, pause_after: int = 0
+    ) -> None:
+        self._url = mqtt_url
+        self._head = messages[:pause_after] if pause_after else messages
+        self._tail = messages[pause_after:] if pause_after else []
+        self._resumed = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
+
+    def _run(self) -> None:
+        client_id = f"test-publisher-{uuid.uuid4().hex[:8]}"
+        try:
+            publish_all(self._url, self._head, client_id=client_id)
+            self._resumed.wait()
+            if self._tail:
+                publish_all(self._url, self._tail, client_id=client_id)
+        except BaseException as error:  # re-raised by join, in the test's thread
+            self._error = error
+
+    def __enter__(self) -> Publisher:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
+        self._resumed.set()
+
+    def resume(self) -> None:
+        """Publish the rest."""
+        self._resumed.set()
+
+    def join(self, seconds: float = 120.0) -> None:
+        """Wait until every message is published and acknowledged by the broker."""
+        self._thread.join(seconds)
+        if self._thread.is_alive():
+            raise TimeoutError(f"the publisher did not finish within {seconds} s")
+        if self._error is not None:
+            raise self._error
