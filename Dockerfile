@@ -17,6 +17,7 @@ COPY storage/ storage/
 COPY analytics/ analytics/
 COPY delivery/ delivery/
 COPY alerts/ alerts/
+COPY api/ api/
 COPY simulators/ simulators/
 RUN pip install . && rm -rf /src
 

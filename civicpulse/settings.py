@@ -93,6 +93,36 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000", description="where residents reach the API and pages"
     )
 
+    # The REST API (docs/api.md).
+    api_database_url: str | None = Field(
+        default=None,
+        description="login role for the API's reads (a member of civicpulse_reader);"
+        " unset: CIVICPULSE_DATABASE_URL",
+    )
+    api_cors_origins: str = Field(
+        default="", description="browser origins allowed to call the API, comma-separated; *: any"
+    )
+    api_rate_per_minute: int = Field(
+        default=600, ge=0, description="requests a minute per API key or token; 0: no limit"
+    )
+    api_public_rate_per_minute: int = Field(
+        default=120, ge=0, description="requests a minute per client address without a key"
+    )
+    api_trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="proxies whose X-Forwarded-For gives the client address, comma-separated",
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None, description="the identity provider's JWKS URL; unset: API keys only"
+    )
+    oidc_issuer: str | None = Field(default=None, description="the tokens' expected issuer (iss)")
+    oidc_audience: str | None = Field(
+        default=None, description="the tokens' expected audience (aud)"
+    )
+    oidc_roles_claim: str = Field(
+        default="roles", description="the claim listing civicpulse.* roles (list or spaced string)"
+    )
+
     log_level: str = "INFO"
 
     def require_database_url(self) -> str:

@@ -53,6 +53,7 @@ _ALWAYS_RESTRICTED = (
     "deliveries",  # who was sent what
     "energy_assignments",  # who is in which arm of a trial
     "nudges",  # one household's figures; officers see aggregates (analytics, the API)
+    "api_keys",  # who holds which key, and the keys' hashes
 )
 
 

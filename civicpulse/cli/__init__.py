@@ -22,6 +22,7 @@ from types import FrameType
 from civicpulse.cli import (
     alerts,
     analytics,
+    api,
     broker,
     db,
     demo,
@@ -47,6 +48,7 @@ COMMAND_GROUPS = (
     simulate,
     alerts,
     analytics,
+    api,
 )
 
 

@@ -18,6 +18,7 @@ from storage.migrations import (
     m0004_reader_role,
     m0005_quarantine_replay,
     m0006_alerts_nudges_delivery,
+    m0007_api_keys,
 )
 
 
@@ -50,4 +51,5 @@ MIGRATIONS: tuple[Migration, ...] = (
         "alerts, subscriptions, deliveries, energy programmes and nudges",
         lambda _c: m0006_alerts_nudges_delivery.statements(),
     ),
+    Migration(7, "API keys", lambda _c: m0007_api_keys.statements()),
 )
