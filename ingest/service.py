@@ -119,6 +119,7 @@ class Ingest:
         self._types = types
         self._devices = DeviceCache(types)
         self._stop = asyncio.Event()
+        self._stop_at: float | None = None
         self._wake = asyncio.Event()
         self._backoff = Backoff()
         self._store: Store | None = None
@@ -137,7 +138,11 @@ class Ingest:
         )
 
     def stop(self) -> None:
-        """Ask :meth:`run` to finish: it writes and acknowledges what it holds, then returns."""
+        """Ask :meth:`run` to finish: it writes and acknowledges what it held when asked (not
+        what the broker keeps sending meanwhile: that stays unacknowledged, for the next
+        session), then returns."""
+        if self._stop_at is None:
+            self._stop_at = time.time()
         self._stop.set()
         self._wake.set()
 
@@ -263,7 +268,12 @@ class Ingest:
                 if time.time() - last > self.config.drain_idle:
                     return  # everything it held is committed and acknowledged
             if self._stop.is_set():
-                if pending == 0:
+                oldest = source.oldest_received_at()
+                # A broker with a backlog refills the queue as fast as ingest acknowledges:
+                # stop once what arrived before the request is committed and acknowledged.
+                if pending == 0 or (
+                    oldest is not None and self._stop_at is not None and oldest > self._stop_at
+                ):
                     return
                 wait = 0.0
             else:

@@ -63,9 +63,15 @@ def _fleet_messages(
 
 
 def _ingest_process(
-    processes: Processes, db: str, mqtt_url: str, client_id: str, log: Path
+    processes: Processes,
+    db: str,
+    mqtt_url: str,
+    client_id: str,
+    log: Path,
+    **settings: str,
 ) -> subprocess.Popen[bytes]:
     env = {
+        **{f"CIVICPULSE_{k.upper()}": v for k, v in settings.items()},
         **os.environ,
         "CIVICPULSE_DATABASE_URL": db,
         "CIVICPULSE_MQTT_URL": mqtt_url,
@@ -227,9 +233,8 @@ def test_sigterm_drains_and_exits_cleanly(
     log = tmp_path / "ingest.log"
     process = _ingest_process(processes, db, own_broker.url, client_id, log)
     _wait_log(log, "subscribed to ", 1)
-    # The rest is published once the first process has gone: a stopping ingest returns only
-    # once nothing is pending, so it goes on storing what the broker still sends, and a stream
-    # still flowing could be drained whole, leaving the restart nothing to recover.
+    # The rest is published once the first process has gone, so that the restart certainly has
+    # something to recover (a stopping ingest still commits what it held when told to stop).
     with Publisher(own_broker.url, messages, pause_after=count // 2) as publisher:
         _wait_rows(db, prefix, count // 5, 60)
         at_signal = _total(db, prefix)
@@ -250,6 +255,42 @@ def test_sigterm_drains_and_exits_cleanly(
     remainder = count - stopped_at
     assert remainder > 0
     assert _stopped(log)[1] == (remainder, remainder)
+    _assert_complete(db, prefix, fleet, count // len(fleet.devices))
+
+
+def test_sigterm_with_a_backlog_stops_after_what_it_held(
+    db: str, own_broker: EmbeddedBroker, prefix: str, tmp_path: Path, processes: Processes
+) -> None:
+    """A broker with a backlog refills ingest's queue as fast as it acknowledges: a stopping
+    ingest must not drain the whole backlog (a million messages would outlast a container's
+    stop timeout). It finishes what it held when told to stop; the rest waits in the session."""
+    count, window = 19_980, 200  # 666 rounds of 30 devices
+    fleet, messages = _fleet_messages(prefix, count)
+    asyncio.run(register(db, fleet))
+    client_id = f"test-backlog-{uuid.uuid4().hex[:8]}"
+    log = tmp_path / "ingest.log"
+    small = {"ingest_receive_maximum": str(window)}
+    first = _ingest_process(processes, db, own_broker.url, client_id, log, **small)
+    _wait_log(log, "subscribed to ", 1)  # the persistent session exists from here on
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(30) == 0
+    with Publisher(own_broker.url, messages) as publisher:
+        publisher.resume()
+        publisher.join()  # the whole backlog waits in the session
+    second = _ingest_process(processes, db, own_broker.url, client_id, log, **small)
+    at_signal = _wait_rows(db, prefix, 1_000, 60)
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(30) == 0
+    stopped_at = _total(db, prefix)
+    # What was in flight when it was told (the broker's window: Mosquitto 2.0 sends more than
+    # the client's Receive Maximum from a resumed session, about 2,000 here) and what was
+    # committed between counting and the signal landing; the old loop drained the whole backlog.
+    assert stopped_at - at_signal < count // 2, (at_signal, stopped_at)
+    assert _stopped(log)[-1] == (stopped_at, stopped_at)
+    third = _ingest_process(processes, db, own_broker.url, client_id, log, **small)
+    assert _wait_rows(db, prefix, count, 120) == count
+    third.send_signal(signal.SIGTERM)
+    assert third.wait(30) == 0
     _assert_complete(db, prefix, fleet, count // len(fleet.devices))
 
 
