@@ -428,7 +428,8 @@ class Ingest:
         if first_ready is None or now - first_ready < AWAY_WINDOW_S:
             self.metrics.broker_dropped_while_away += report.dropped
             logger.error(
-                "the broker dropped %d messages while ingest was away%s%s; they are lost. Raise"
+                "the broker dropped %d messages while ingest was away%s%s; those that were"
+                " ingest's are lost (Mosquitto counts drops for all its clients together). Raise"
                 " the broker's max_queued_messages (docs/operations.md#broker-queue-limits)",
                 report.dropped,
                 since,

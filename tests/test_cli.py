@@ -160,3 +160,11 @@ def test_demo_against_configured_services(db: str, mqtt_url: str) -> None:
     assert "parking_bay_readings           72" in out  # 60 + the 12-reading backlog batch
     assert "smart_meter_readings           60" in out
     assert "every message committed before its ack" in out
+    # The alerts tour: a ward's pollution alert reaches its subscriber once, by SMTP, and clears;
+    # a stuck sensor is flagged to an officer instead of alarming residents; an overstay.
+    assert "Subject: Air pollution is High (index 7) in Camden Square" in out
+    assert "Hampstead Town: no pollution alert; the officer is told about the sensor" in out
+    assert "nitrogen dioxide: stuck" in out and "ozone: stuck" in out
+    assert "then clears, once: Cleared: ward-camden-square is back to normal" in out
+    assert "live availability: Demo Street: 1 free, 1 occupied, 1 unknown" in out
+    assert "the civil enforcement officer is told, once: Bay D0 on Demo Street" in out

@@ -14,7 +14,9 @@ from typing import Literal
 import orjson
 import psycopg
 
+from civicpulse.cli.demo_alerts import alerts_tour
 from civicpulse.cli.services import services
+from civicpulse.embedded.mail import mail_catcher
 from civicpulse.settings import Settings
 from devices.contract import status_topic, telemetry_topic
 from devices.registry import validate
@@ -193,7 +195,43 @@ async def _tour(
     if extra:
         print(f"\n(ingest also stored {extra} retained status messages already on the broker)")
     print("\nevery message committed before its ack")
-    return 0
+    return 0 if await _tours(database_url, mqtt_url, protocol, run_id) else 1
+
+
+async def _tours(
+    database_url: str, mqtt_url: str, protocol: Literal["5", "3.1.1"], run_id: str
+) -> bool:
+    """What the platform does with the data: alerts (and their emails, caught locally)."""
+    ingest = Ingest(
+        IngestConfig(
+            database_url=database_url,
+            mqtt_url=mqtt_url,
+            client_id=f"civicpulse-demo-{run_id}-tours",
+            session_expiry=600,
+            protocol=protocol,
+        )
+    )
+    task = asyncio.create_task(ingest.run())
+
+    async def publish(messages: list[tuple[str, bytes]]) -> None:
+        """Publish over MQTT and return once ingest has committed (and acknowledged) them."""
+        before = ingest.metrics.messages_acked
+        sent = await asyncio.to_thread(
+            publish_all, mqtt_url, messages, client_id=f"demo-tour-{run_id}"
+        )
+        deadline = time.monotonic() + 60
+        while ingest.metrics.messages_acked < before + sent and time.monotonic() < deadline:  # noqa: ASYNC110 (counters, not events)
+            await asyncio.sleep(0.05)
+
+    try:
+        if not await ingest.wait_ready(30):
+            print("ingest could not connect to the broker")
+            return False
+        with mail_catcher() as mail:
+            return await alerts_tour(database_url, publish, f"demo{run_id}-", mail)
+    finally:
+        ingest.stop()
+        await task
 
 
 async def _health_by_ward(conn: psycopg.AsyncConnection[tuple[object, ...]], prefix: str) -> None:
