@@ -261,6 +261,8 @@ class AlertService:
         self.stats.delivered += len(outcome.sent)
         if outcome.hold_until is not None:
             self._held.append((outcome.hold_until, alert, action, sub))
+        if outcome.retry_at is not None:  # a channel failed for a passing reason: again then
+            self._held.append((outcome.retry_at, alert, action, sub))
 
     async def _escalate(self, conn: Conn, alert: AlertRecord, rule: Rule, now: datetime) -> None:
         """To the rule's escalation contacts (a duty officer), ignoring caps and quiet hours."""

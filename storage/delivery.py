@@ -27,27 +27,41 @@ class HouseholdPreferences:
 
 @storage_operation("claim a delivery")
 async def claim(
-    conn: Conn, kind: str, message_key: str, recipient: str, channel: str
-) -> int | None:
-    """Record an attempt before making it; ``None`` if this message already went (or is
-    going) to this recipient by this channel."""
+    conn: Conn, kind: str, message_key: str, recipient: str, channel: str, *, now: datetime
+) -> tuple[int, int] | None:
+    """Record an attempt before making it: ``(delivery id, attempt number)``, or ``None`` if
+    this message already went (or is going, or failed for good, or waits for its retry time)
+    to this recipient by this channel. A failed attempt whose retry time has come is claimed
+    again."""
     cur = await conn.execute(
         "INSERT INTO deliveries (kind, message_key, recipient, channel, status)"
-        " VALUES (%s, %s, %s, %s, 'sending') ON CONFLICT DO NOTHING RETURNING delivery_id",
-        (kind, message_key, recipient, channel),
+        " VALUES (%s, %s, %s, %s, 'sending')"
+        " ON CONFLICT (kind, message_key, recipient, channel) DO UPDATE"
+        " SET status = 'sending', attempts = deliveries.attempts + 1, retry_after = NULL,"
+        " detail = '', attempted_at = now()"
+        " WHERE deliveries.status = 'failed' AND deliveries.retry_after <= %s"
+        " RETURNING delivery_id, attempts",
+        (kind, message_key, recipient, channel, now),
     )
     row = await cur.fetchone()
-    return None if row is None else int(str(row[0]))
+    return None if row is None else (int(str(row[0])), int(str(row[1])))
 
 
 @storage_operation("record a delivery")
 async def finish(
-    conn: Conn, delivery_id: int, status: str, detail: str = "", provider_ref: str | None = None
+    conn: Conn,
+    delivery_id: int,
+    status: str,
+    detail: str = "",
+    provider_ref: str | None = None,
+    *,
+    retry_after: datetime | None = None,
 ) -> None:
+    """The attempt's outcome; a failure with ``retry_after`` may be claimed again from then."""
     await conn.execute(
-        "UPDATE deliveries SET status = %s, detail = %s, provider_ref = %s, attempted_at = now()"
-        " WHERE delivery_id = %s",
-        (status, detail[:1000], provider_ref, delivery_id),
+        "UPDATE deliveries SET status = %s, detail = %s, provider_ref = %s, retry_after = %s,"
+        " attempted_at = now() WHERE delivery_id = %s",
+        (status, detail[:1000], provider_ref, retry_after, delivery_id),
     )
 
 

@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import hashlib
 import hmac
+import itertools
 import uuid
 from datetime import UTC, datetime, time, timedelta
 
@@ -201,3 +202,57 @@ async def test_preferences_caps_and_quiet_hours_on_the_database(aconn: Conn) -> 
         )
     assert first.sent == ("email",) and "frequency cap" in second.skipped["email"]
     assert len(inbox.messages) == 1
+
+
+async def test_a_passing_failure_is_retried_from_its_time_and_a_lasting_one_is_not(
+    aconn: Conn,
+) -> None:
+    """A webhook answering 503 is tried again from its retry time (and only then), at most
+    five times; a 400 is final. The receiver is a local recording server."""
+    prefs = Preferences(("webhook",), cap=100)
+    with recording_server() as hook:
+        dispatcher = Dispatcher({"webhook": WebhookSender()})
+        contact = Contact(webhook_url=f"{hook.url}/hook")
+        hook.status = 503
+        first = await dispatcher.deliver(aconn, MESSAGE, "sub-9", prefs, contact, now=NOON)
+        assert list(first.failed) == ["webhook"]
+        assert first.retry_at == NOON + timedelta(minutes=5)
+        early = await dispatcher.deliver(
+            aconn, MESSAGE, "sub-9", prefs, contact, now=NOON + timedelta(minutes=4)
+        )
+        assert early.already == ("webhook",) and len(hook.requests) == 1
+        hook.status = 201
+        retried = await dispatcher.deliver(
+            aconn, MESSAGE, "sub-9", prefs, contact, now=first.retry_at
+        )
+        assert retried.sent == ("webhook",) and retried.retry_at is None
+        assert len(hook.requests) == 2
+        again = await dispatcher.deliver(
+            aconn, MESSAGE, "sub-9", prefs, contact, now=NOON + timedelta(days=1)
+        )
+        assert again.already == ("webhook",) and len(hook.requests) == 2
+        cur = await aconn.execute(
+            "SELECT status, attempts, retry_after FROM deliveries WHERE recipient = 'sub-9'"
+        )
+        assert await cur.fetchall() == [("sent", 2, None)]
+
+        # A refusal no retry can cure stays final.
+        hook.status = 400
+        refused = dataclasses.replace(MESSAGE, key="alert-2/opened")
+        lasting = await dispatcher.deliver(aconn, refused, "sub-9", prefs, contact, now=NOON)
+        assert list(lasting.failed) == ["webhook"] and lasting.retry_at is None
+        await dispatcher.deliver(
+            aconn, refused, "sub-9", prefs, contact, now=NOON + timedelta(days=2)
+        )
+        assert len(hook.requests) == 3
+
+        # A receiver that stays down: five attempts, 5, 15, 45 and 135 minutes apart.
+        hook.status = 503
+        down = dataclasses.replace(MESSAGE, key="alert-3/opened")
+        at: datetime | None = NOON
+        times = []
+        while at is not None:
+            times.append(at)
+            at = (await dispatcher.deliver(aconn, down, "sub-9", prefs, contact, now=at)).retry_at
+        gaps = [int((b - a).total_seconds() // 60) for a, b in itertools.pairwise(times)]
+        assert gaps == [5, 15, 45, 135] and len(hook.requests) == 3 + 5

@@ -19,6 +19,7 @@ from storage.migrations import (
     m0005_quarantine_replay,
     m0006_alerts_nudges_delivery,
     m0007_api_keys,
+    m0011_delivery_retries,
 )
 
 
@@ -52,4 +53,5 @@ MIGRATIONS: tuple[Migration, ...] = (
         lambda _c: m0006_alerts_nudges_delivery.statements(),
     ),
     Migration(7, "API keys", lambda _c: m0007_api_keys.statements()),
+    Migration(11, "delivery retries", lambda _c: m0011_delivery_retries.statements()),
 )
