@@ -29,6 +29,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from civicpulse.mqtt.client import BrokerAddress, make_client, stop_loop
 from devices.contract import STATUS_FILTER, TELEMETRY_FILTER
+from devices.credentials import INGEST_STOPPING_TOPIC
 from ingest.drops import parse_uptime
 from ingest.prepare import InMessage
 
@@ -228,6 +229,7 @@ class MqttSource:
     def stop(self, *, end_session: bool = False) -> None:
         """Disconnect cleanly; the persistent session keeps what was not acknowledged, unless
         ``end_session`` (MQTT 5: session expiry 0 on DISCONNECT) discards the session."""
+        self._barrier()
         if end_session and self._v5:
             properties = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = 0
@@ -235,6 +237,29 @@ class MqttSource:
         else:
             self._client.disconnect()
         stop_loop(self._client)
+
+    def _barrier(self, seconds: float = 5.0) -> None:
+        """Wait until the broker has read every acknowledgement sent so far.
+
+        paho closes its socket right after DISCONNECT; with deliveries still unread on it, the
+        kernel sends a TCP reset, and the broker discards what it had not read yet: measured on
+        Mosquitto 2.0.11, a third of 4,000 acknowledgements sent just before a disconnect were
+        lost, and those messages delivered again. The broker reads a client's packets in order,
+        so the PUBACK of one QoS 1 publish sent after them says they all arrived."""
+        if not self._connected.is_set():
+            return
+        info = self._client.publish(INGEST_STOPPING_TOPIC, b"", qos=1)
+        deadline = time.monotonic() + seconds
+        while not info.is_published() and time.monotonic() < deadline:
+            if not self._connected.is_set():
+                return  # gone: the broker redelivers whatever it did not read
+            info.wait_for_publish(0.05)
+        if not info.is_published():
+            logger.warning(
+                "the broker did not confirm the last acknowledgements within %.0f s; it may"
+                " deliver some committed messages again (stored once all the same)",
+                seconds,
+            )
 
     # paho callbacks: they run on paho's network thread.
 

@@ -119,7 +119,6 @@ class Ingest:
         self._types = types
         self._devices = DeviceCache(types)
         self._stop = asyncio.Event()
-        self._stop_at: float | None = None
         self._wake = asyncio.Event()
         self._backoff = Backoff()
         self._store: Store | None = None
@@ -138,11 +137,9 @@ class Ingest:
         )
 
     def stop(self) -> None:
-        """Ask :meth:`run` to finish: it writes and acknowledges what it held when asked (not
-        what the broker keeps sending meanwhile: that stays unacknowledged, for the next
-        session), then returns."""
-        if self._stop_at is None:
-            self._stop_at = time.time()
+        """Ask :meth:`run` to finish: it commits and acknowledges the batch it is writing, if
+        any, then returns; what it holds beyond that stays unacknowledged, for the next
+        session."""
         self._stop.set()
         self._wake.set()
 
@@ -268,18 +265,15 @@ class Ingest:
                 if time.time() - last > self.config.drain_idle:
                     return  # everything it held is committed and acknowledged
             if self._stop.is_set():
-                oldest = source.oldest_received_at()
-                # A broker with a backlog refills the queue as fast as ingest acknowledges:
-                # stop once what arrived before the request is committed and acknowledged.
-                if pending == 0 or (
-                    oldest is not None and self._stop_at is not None and oldest > self._stop_at
-                ):
-                    return
-                wait = 0.0
-            else:
-                oldest = source.oldest_received_at()
-                age = time.time() - oldest if oldest is not None else 0.0
-                wait = policy.wait_time(pending, age)
+                # The batch being written when the request came is committed and acknowledged
+                # (the loop only gets here after it); what is still queued stays unacknowledged
+                # and the broker redelivers it to the next session. Stopping takes one batch at
+                # most, however much a broker sent past Receive Maximum (Mosquitto 2.0.11 does
+                # on a resumed session) or keeps refilling from a backlog.
+                return
+            oldest = source.oldest_received_at()
+            age = time.time() - oldest if oldest is not None else 0.0
+            wait = policy.wait_time(pending, age)
             if wait > 0:
                 self._wake.clear()
                 if pending == 0:
