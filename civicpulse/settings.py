@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     public_url: str = Field(
         default="http://127.0.0.1:8000", description="where residents reach the API and pages"
     )
+    council_name: str = Field(default="The council", description="publisher of the open data")
+    council_contact: str = Field(
+        default="the council's energy team",
+        description="who residents contact to change their meter's consent (the resident's page)",
+    )
 
     # The REST API (docs/api.md).
     api_database_url: str | None = Field(
@@ -123,7 +128,26 @@ class Settings(BaseSettings):
         default="roles", description="the claim listing civicpulse.* roles (list or spaced string)"
     )
 
+    # The Grafana dashboards (docs/dashboards.md): `civicpulse dashboards push`.
+    grafana_url: str | None = Field(default=None, description="Grafana's address, http://…:3000")
+    grafana_token: str | None = Field(
+        default=None, repr=False, description="a Grafana service account token (role Editor)"
+    )
+
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text, or json: one JSON object per log line"
+    )
+    alerts_metrics_port: int = Field(default=9463, ge=0, le=65535, description="0: off")
+    analytics_metrics_port: int = Field(default=9462, ge=0, le=65535, description="0: off")
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="where the alert service's and the scheduler's metrics endpoints listen",
+    )
+    metrics_urls: str = Field(
+        default="",
+        description="services' metrics endpoints `civicpulse doctor` checks: name=url,…",
+    )
 
     def require_database_url(self) -> str:
         """The database URL for commands that need one configured (only the demo embeds)."""

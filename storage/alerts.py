@@ -15,11 +15,20 @@ from typing import Any, Literal
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from storage import alert_feed
 from storage.connection import Conn
 from storage.delivery import new_token
 from storage.errors import storage_operation
 
-RuleKind = Literal["zone_daqi", "bay_overstay", "device_offline", "sensor_flagged"]
+RuleKind = Literal[
+    "zone_daqi",
+    "bay_overstay",
+    "device_offline",
+    "sensor_flagged",
+    "low_battery",
+    "data_gap",
+    "quarantine_rate",
+]
 AlertState = Literal["open", "acknowledged", "resolved"]
 
 
@@ -201,8 +210,9 @@ async def save(
                     alert.alert_id,
                 ),
             )
-        await conn.execute(
-            "INSERT INTO alert_events (alert_id, at, action, actor, detail) VALUES (%s, %s, %s, %s, %s)",
+        cur = await conn.execute(
+            "INSERT INTO alert_events (alert_id, at, action, actor, detail) VALUES (%s, %s, %s, %s, %s)"
+            " RETURNING event_id",
             (
                 alert.alert_id,
                 alert.updated_at,
@@ -211,6 +221,11 @@ async def save(
                 Jsonb({"level": alert.level, "value": alert.value, **(detail or {})}),
             ),
         )
+        event = await cur.fetchone()
+        assert event is not None
+        assert alert.alert_id is not None
+        # Delivered on commit, to the API's live streams (storage.alert_feed).
+        await alert_feed.notify(conn, int(str(event[0])), alert.alert_id, alert.zone_id)
     return alert
 
 
@@ -226,6 +241,50 @@ async def events(conn: Conn, alert_id: int) -> list[tuple[datetime, str, str, di
         (alert_id,),
     )
     return [(a, str(b), str(c), d) for a, b, c, d in await cur.fetchall()]  # type: ignore[misc]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """An ``alert_events`` row with its alert as it is now."""
+
+    event_id: int
+    at: datetime
+    action: str
+    alert: AlertRecord
+
+
+@storage_operation("read alert events")
+async def events_after(
+    conn: Conn, after: int, *, zone_id: str | None = None, limit: int = 100
+) -> list[AlertEvent]:
+    """Events with an id above ``after`` (of alerts in ``zone_id``, if given), oldest first,
+    each with its alert's current state: what a listener of the alert feed missed. ``notified``
+    events (a delivery) are left out: they change nothing about the alert."""
+    columns = ", ".join(f"a.{c.strip()}" for c in _ALERT_COLUMNS.split(","))
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT e.event_id, e.at AS event_at, e.action, {columns}"
+            " FROM alert_events e JOIN alerts a ON a.alert_id = e.alert_id"
+            " WHERE e.event_id > %(after)s AND e.action <> 'notified'"
+            " AND (%(zone)s::text IS NULL OR a.zone_id = %(zone)s)"
+            " ORDER BY e.event_id LIMIT %(limit)s",
+            {"after": after, "zone": zone_id, "limit": limit},
+        )
+        rows = await cur.fetchall()
+    out = []
+    for row in rows:
+        event_id, at, action = row.pop("event_id"), row.pop("event_at"), row.pop("action")
+        out.append(AlertEvent(int(event_id), at, str(action), AlertRecord(**row)))
+    return out
+
+
+@storage_operation("read the newest alert event")
+async def last_event_id(conn: Conn) -> int:
+    """The newest alert event's id (0 when there is none): where a new listener starts."""
+    cur = await conn.execute("SELECT coalesce(max(event_id), 0) FROM alert_events")
+    row = await cur.fetchone()
+    assert row is not None
+    return int(str(row[0]))
 
 
 @storage_operation("subscribe to alerts")

@@ -104,6 +104,10 @@ class Liveness:
     zones: tuple[str, ...]
     lon: float | None
     lat: float | None
+    last_ts: datetime | None = None
+    """The newest reading's device time (``last_received_at`` much later: a backlog drains)."""
+    battery_pct: float | None = None
+    """From the newest reading that carried one."""
 
 
 @storage_operation("read device liveness")
@@ -112,6 +116,7 @@ async def liveness(conn: Conn, device_ids: Sequence[str] | None) -> list[Livenes
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT d.device_id, d.device_type, l.last_received_at, s.online, s.ts AS status_at,"
+            " l.last_ts, l.battery_pct,"
             " coalesce((SELECT array_agg(zone_id ORDER BY zone_id) FROM device_zones z"
             "   WHERE z.device_id = d.device_id), '{}') AS zones, d.longitude, d.latitude"
             " FROM devices d LEFT JOIN device_last_seen l USING (device_id)"
@@ -131,6 +136,85 @@ async def liveness(conn: Conn, device_ids: Sequence[str] | None) -> list[Livenes
             tuple(r["zones"]),
             r["longitude"],
             r["latitude"],
+            r["last_ts"],
+            r["battery_pct"],
         )
         for r in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """One stored reading, as the device-health rules see it."""
+
+    device_id: str
+    ts: datetime
+    received_at: datetime
+    battery_pct: float | None
+
+
+@storage_operation("read recent readings")
+async def arrivals(
+    conn: Conn,
+    device_type: DeviceType,
+    *,
+    start: datetime,
+    end: datetime | None = None,
+    device_ids: Sequence[str] | None = None,
+) -> list[Arrival]:
+    """Readings of ``device_type`` with ``start <= ts < end`` (of ``device_ids``, or all), by
+    device and time: a range of the primary key ``(device_id, ts)`` per device named."""
+    battery = (
+        sql.Identifier("battery_pct")
+        if "battery_pct" in device_type.columns
+        else sql.SQL("NULL::double precision")
+    )
+    where = [sql.SQL("ts >= %(start)s")]
+    if end is not None:
+        where.append(sql.SQL("ts < %(end)s"))
+    if device_ids is not None:
+        where.append(sql.SQL("device_id = ANY(%(ids)s)"))
+    query = sql.SQL(
+        "SELECT device_id, ts, received_at, {} FROM {} WHERE {} ORDER BY device_id, ts"
+    ).format(battery, sql.Identifier(device_type.table), sql.SQL(" AND ").join(where))
+    cur = await conn.execute(
+        query, {"start": start, "end": end, "ids": None if device_ids is None else list(device_ids)}
+    )
+    return [Arrival(*row) for row in await cur.fetchall()]  # type: ignore[arg-type]
+
+
+_NOT_A_DEVICE = ["unknown_device", "bad_topic"]
+"""Quarantine reasons whose device id is not a registered device's (as ``storage.writer``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A quarantined message (or batch item) of a device."""
+
+    id: int
+    device_id: str
+    received_at: datetime
+
+
+@storage_operation("read recent quarantine")
+async def refusals_since(conn: Conn, since: datetime, after_id: int | None = None) -> list[Refusal]:
+    """Quarantine rows of devices that arrived at or after ``since``, or were inserted after row
+    ``after_id`` (a batch that committed long after its messages arrived): a range of
+    ``quarantine_received_idx`` or-ed with one of the primary key, each as long as what came
+    since. A redelivery of the same message bumps its row's ``deliveries``, not a new row: one
+    message counts once."""
+    cur = await conn.execute(
+        "SELECT id, device_id, received_at FROM quarantine"
+        " WHERE (received_at >= %s OR id > %s) AND device_id IS NOT NULL AND reason <> ALL(%s)"
+        " ORDER BY id",
+        (since, after_id if after_id is not None else 2**63 - 1, _NOT_A_DEVICE),
+    )
+    return [Refusal(*row) for row in await cur.fetchall()]  # type: ignore[arg-type]
+
+
+@storage_operation("read the quarantine's last id")
+async def last_refusal_id(conn: Conn) -> int:
+    """The newest quarantine row's id (0 if none): where to read on from."""
+    cur = await conn.execute("SELECT coalesce(max(id), 0) FROM quarantine")
+    row = await cur.fetchone()
+    return int(str(row[0])) if row else 0

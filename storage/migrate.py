@@ -21,7 +21,7 @@ import psycopg.conninfo
 from civicpulse.errors import ConfigError, SchemaError, StorageError
 from devices.model import DeviceType
 from devices.types import DEVICE_TYPES
-from storage import schema
+from storage import dashboard_views, schema
 from storage.connection import Conn, Mode, connect, server_info
 from storage.errors import first_line, translated
 from storage.migrations import MIGRATIONS, Context
@@ -254,6 +254,7 @@ END
 $$;
 """
     )
+    statements.extend(dashboard_views.statements(types))  # Grafana's role and views
     return statements
 
 

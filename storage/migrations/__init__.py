@@ -19,6 +19,9 @@ from storage.migrations import (
     m0005_quarantine_replay,
     m0006_alerts_nudges_delivery,
     m0007_api_keys,
+    m0008_trials_and_link_tokens,
+    m0009_grafana_role,
+    m0010_device_health_rules,
     m0011_delivery_retries,
 )
 
@@ -53,5 +56,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         lambda _c: m0006_alerts_nudges_delivery.statements(),
     ),
     Migration(7, "API keys", lambda _c: m0007_api_keys.statements()),
+    Migration(
+        8,
+        "trial estimates, link tokens by digest",
+        lambda _c: m0008_trials_and_link_tokens.statements(),
+    ),
+    Migration(9, "civicpulse_grafana role", lambda _c: m0009_grafana_role.statements()),
+    Migration(10, "device-health rule kinds", lambda _c: m0010_device_health_rules.statements()),
     Migration(11, "delivery retries", lambda _c: m0011_delivery_retries.statements()),
 )
