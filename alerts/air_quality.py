@@ -1,26 +1,34 @@
 """``zone_daqi`` and ``sensor_flagged``: a zone's Daily Air Quality Index from its monitors'
 recent readings, after quality control, and the monitors whose readings QC flags.
 
-When a monitor's readings are committed, each zone it belongs to is evaluated again from the
-last day of its monitors' readings (the PM running 24-hour mean needs that much): QC first
-(``analytics.air_quality.clean_monitor``: out of range, stuck, spikes, drift against monitors of
-the same site type), so that a stuck or faulty sensor is flagged instead of raising a pollution
-alert; then each monitor's index and the zone's (the highest).
+Per monitor, the evaluator keeps its last day of readings (the PM running 24-hour mean needs
+that much), their QC (``analytics.air_quality.clean_monitor``: out of range, stuck, spikes), so
+that a stuck or faulty sensor is flagged instead of raising a pollution alert, and its index.
+When a monitor's readings are committed, only that monitor is read again and checked; its zones'
+indices (the highest of their monitors') follow from what is kept. Each tick recomputes every
+monitor's index at the new time (complete hours, running means: cheap, no database), so zones
+whose monitors fall silent lose their index and clear.
+
+QC runs without neighbours: its drift check needs ``drift_days`` (3) consecutive UTC days of
+paired data, which a 25-hour window never holds, so comparing each monitor with its neighbours
+could flag nothing here, and cost a zone of n monitors n² series checks on every reading.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 
 from alerts.evaluators import Observation, applicable
 from alerts.lifecycle import LEVELS, Condition
 from alerts.matching import Place
 from analytics.air_quality import (
     Monitor,
+    MonitorDaqi,
     ZoneDaqi,
     clean_monitor,
     daqi_level,
@@ -29,7 +37,7 @@ from analytics.air_quality import (
     utc_datetime64,
     zone_daqi,
 )
-from analytics.air_quality.pollutants import POLLUTANTS
+from analytics.air_quality.pollutants import POLLUTANTS, Pollutant
 from devices.types import AIR_QUALITY
 from storage.alerts import Rule
 from storage.connection import Conn
@@ -57,6 +65,15 @@ class _MonitorInfo:
     lat: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A monitor's recent readings with their QC, as of its last refresh."""
+
+    monitor: Monitor
+    cleaned: Monitor
+    flags: Mapping[Pollutant, npt.NDArray[np.uint8]]
+
+
 class AirQuality:
     kinds: tuple[str, ...] = ("zone_daqi", "sensor_flagged")
 
@@ -64,33 +81,37 @@ class AirQuality:
         self._monitors: dict[str, _MonitorInfo] = {}
         self._members: dict[str, list[str]] = {}
         self._zone_names: dict[str, str] = {}
-        self._alerting: set[str] = set()
-        """Zones whose last evaluation found a condition: re-evaluated on every tick."""
-        self._hour: datetime | None = None
+        self._checked: dict[str, _Checked] = {}
+        self._daqi: dict[str, MonitorDaqi] = {}
+        self._flagged: set[str] = set()
+        """Monitors with flagged readings in the last two hours: judged again every tick."""
 
     def wants(self, change: Change) -> bool:
         return change.device_type == AIR_QUALITY.name
 
     async def catch_up(self, conn: Conn, rules: Sequence[Rule], now: datetime) -> list[Observation]:
         await self._load(conn)
-        return await self._evaluate(conn, list(self._members), rules, now)
+        self._checked, self._daqi, self._flagged = {}, {}, set()
+        await self._refresh(conn, list(self._monitors), now)
+        return self._judge(list(self._monitors), list(self._members), rules, now)
 
     async def on_change(
         self, conn: Conn, change: Change, rules: Sequence[Rule], now: datetime
     ) -> list[Observation]:
         if any(d not in self._monitors for d in change.device_ids):
             await self._load(conn)  # a monitor registered since: learn its zones
-        zones = sorted({z for d in change.device_ids for z in self._monitors.get(d, _NONE).zones})
-        return await self._evaluate(conn, zones, rules, now)
+        monitors = [d for d in change.device_ids if d in self._monitors]
+        await self._refresh(conn, monitors, now)
+        zones = sorted({z for d in monitors for z in self._monitors[d].zones})
+        return self._judge(monitors, zones, rules, now)
 
     async def on_tick(self, conn: Conn, rules: Sequence[Rule], now: datetime) -> list[Observation]:
         """Time changes an index too: a new hour completes (the indices use complete periods),
         and a zone whose monitors fall silent loses its index, which clears its alert."""
-        hour = now.replace(minute=0, second=0, microsecond=0)
-        if hour != self._hour:
-            self._hour = hour
-            return await self._evaluate(conn, list(self._members), rules, now)
-        return await self._evaluate(conn, sorted(self._alerting), rules, now)
+        if not any(r.enabled and r.kind in self.kinds for r in rules):
+            return []
+        self._daqi = {m: monitor_daqi(c.cleaned, at=now) for m, c in self._checked.items()}
+        return self._judge(sorted(self._flagged), list(self._members), rules, now)
 
     async def _load(self, conn: Conn) -> None:
         memberships = await zones_of(conn)  # explicit and by geometry
@@ -109,25 +130,39 @@ class AirQuality:
                 self._members.setdefault(zone, []).append(device)
         self._zone_names = {z.zone_id: z.name for z in await list_zones(conn)}
 
-    async def _evaluate(
-        self, conn: Conn, zones: Sequence[str], rules: Sequence[Rule], now: datetime
+    async def _refresh(self, conn: Conn, monitors: Sequence[str], now: datetime) -> None:
+        """Read ``monitors``' last day again, check it and index it."""
+        if not monitors:
+            return
+        found = {m.monitor_id: m for m in await self._recent(conn, monitors, now)}
+        for device in monitors:
+            monitor = found.get(device)
+            if monitor is None:
+                self._checked.pop(device, None)
+                self._daqi.pop(device, None)
+                continue
+            cleaned, flags = clean_monitor(monitor)
+            self._checked[device] = _Checked(monitor, cleaned, flags)
+            self._daqi[device] = monitor_daqi(cleaned, at=now)
+
+    def _judge(
+        self, monitors: Sequence[str], zones: Sequence[str], rules: Sequence[Rule], now: datetime
     ) -> list[Observation]:
+        """Observations of ``monitors``' flags and ``zones``' indices from what is kept."""
         out: list[Observation] = []
-        flagged_done: set[str] = set()
+        flag_rules = [r for r in rules if r.enabled and r.kind == "sensor_flagged"]
+        for device in monitors if flag_rules else ():
+            checked = self._checked.get(device)
+            if checked is not None:
+                out.extend(self._flagged_now(checked.monitor, checked.flags, flag_rules, now))
+            elif device in self._flagged:  # no readings left: nothing is flagged
+                out.extend(self._flagged_now(_empty(device), {}, flag_rules, now))
         for zone in zones:
             daqi_rules = applicable(rules, "zone_daqi", (zone,))
-            flag_rules = [r for r in rules if r.enabled and r.kind == "sensor_flagged"]
-            if not daqi_rules and not flag_rules:
+            if not daqi_rules:
                 continue
-            monitors = await self._recent(conn, zone, now)
-            cleaned = []
-            for monitor in monitors:
-                clean, flags = clean_monitor(monitor, neighbours=monitors)
-                cleaned.append(clean)
-                if monitor.monitor_id not in flagged_done:
-                    flagged_done.add(monitor.monitor_id)
-                    out.extend(self._flagged(monitor, flags, flag_rules, now))
-            result = zone_daqi(zone, [monitor_daqi(m, at=now) for m in cleaned])
+            members = self._members.get(zone, [])
+            result = zone_daqi(zone, [self._daqi[m] for m in members if m in self._daqi])
             for rule in daqi_rules:
                 out.append(
                     Observation(rule, zone, self._condition(rule, zone, result), Place((zone,)))
@@ -154,7 +189,7 @@ class AirQuality:
             f" with lung or heart problems, older people): {level.advice.at_risk}",
         )
 
-    def _flagged(
+    def _flagged_now(
         self, monitor: Monitor, flags: object, rules: Sequence[Rule], now: datetime
     ) -> list[Observation]:
         info = self._monitors.get(monitor.monitor_id)
@@ -183,16 +218,20 @@ class AirQuality:
             if found
             else None
         )
+        if found:
+            self._flagged.add(monitor.monitor_id)
+        else:
+            self._flagged.discard(monitor.monitor_id)
         place = Place(info.zones, info.lon, info.lat)
         return [Observation(rule, monitor.monitor_id, condition, place) for rule in matching]
 
-    async def _recent(self, conn: Conn, zone: str, now: datetime) -> list[Monitor]:
+    async def _recent(self, conn: Conn, monitors: Sequence[str], now: datetime) -> list[Monitor]:
         rows = await readings(
             conn,
             AIR_QUALITY,
             start=now - WINDOW,
             end=now + timedelta(minutes=10),
-            selection=Selection(zone=zone),
+            selection=Selection(device_ids=list(monitors)),
             fields=list(POLLUTANTS),
             limit=1_000_000,
         )
@@ -200,10 +239,10 @@ class AirQuality:
         for row in rows:
             values: dict[str, float] = {p: _float(row.values.get(p)) for p in POLLUTANTS}
             by_device.setdefault(row.device_id, []).append((row.ts, values))
-        monitors = []
+        out = []
         for device, series in by_device.items():
             info = self._monitors.get(device, _NONE)
-            monitors.append(
+            out.append(
                 Monitor(
                     device,
                     utc_datetime64([ts for ts, _ in series]),
@@ -213,10 +252,14 @@ class AirQuality:
                     zones=info.zones,
                 )
             )
-        return monitors
+        return out
 
 
 _NONE = _MonitorInfo((), "urban_background", None, None)
+
+
+def _empty(device: str) -> Monitor:
+    return Monitor(device, utc_datetime64([]), {}, interval_s=AIR_QUALITY.expected_interval_s)
 
 
 def _float(value: float | bool | None) -> float:

@@ -25,6 +25,10 @@ LEVELS: dict[str, int] = {
     "overstay": 1,
     "offline": 1,
     "flagged": 1,
+    "battery_low": 1,
+    "battery_critical": 2,
+    "data_gap": 1,
+    "quarantine": 1,
 }
 
 

@@ -22,6 +22,9 @@ INTERESTS = {
     "sensor_flagged": "device_health",  # for officers: residents hear about the air, not the kit
     "bay_overstay": "parking",
     "device_offline": "device_health",
+    "low_battery": "device_health",
+    "data_gap": "device_health",
+    "quarantine_rate": "device_health",
 }
 EARTH_RADIUS_M = 6_371_008.8
 

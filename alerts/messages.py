@@ -47,3 +47,63 @@ def alert_message(
         },
         urgent=alert.level == "very_high",
     )
+
+
+# Device-health conditions in words (alerts.health): what is wrong, with which device, and what
+# an officer should do about it.
+_DEVICE_NAMES = {
+    "air_quality": "air-quality monitor",
+    "parking_bay": "parking-bay sensor",
+    "smart_meter": "smart meter",
+    "weather": "weather station",
+}
+
+
+def device_name(device_id: str, type_name: str) -> str:
+    """``parking-bay sensor pb-0042``."""
+    return f"{_DEVICE_NAMES.get(type_name, type_name.replace('_', ' '))} {device_id}"
+
+
+def _every(seconds: float) -> str:
+    """``every 5 minutes``, ``every hour``, ``every 6 hours``."""
+    minutes = round(seconds / 60)
+    if minutes == 60:
+        return "every hour"
+    if minutes % 60 == 0:
+        return f"every {minutes // 60} hours"
+    return "every minute" if minutes == 1 else f"every {minutes} minutes"
+
+
+def _last(seconds: float) -> str:
+    """``the last hour``, ``the last 6 hours``, ``the last 90 minutes``."""
+    return "the " + _every(seconds).replace("every", "last", 1)
+
+
+def low_battery_text(name: str, pct: float, *, below: float, critical: bool) -> str:
+    if critical:
+        return (
+            f"The battery of {name} is critically low at {pct:.0f}%. Change it soon, or the"
+            " device will stop reporting."
+        )
+    return (
+        f"The battery of {name} is low at {pct:.0f}% (alerts start below {below:.0f}%). Plan a"
+        " battery change."
+    )
+
+
+def data_gap_text(name: str, pct: float, *, window_s: float, interval_s: float) -> str:
+    return (
+        f"{name[0].upper()}{name[1:]} delivered only {pct:.0f}% of its readings in"
+        f" {_last(window_s)} (it should report {_every(interval_s)}). It is still reporting, so"
+        " readings are being lost on the way or not taken."
+    )
+
+
+def quarantine_text(
+    name: str, device_id: str, quarantined: int, total: int, *, window_s: float
+) -> str:
+    return (
+        f"{quarantined} of the {total} messages from {name} in {_last(window_s)}"
+        f" ({100 * quarantined / total:.0f}%) were refused at ingest and quarantined. See"
+        f" `civicpulse quarantine list --device {device_id}`."
+    )

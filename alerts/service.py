@@ -50,6 +50,9 @@ class ServiceConfig:
 @dataclass(slots=True)
 class Stats:
     changes: int = 0
+    """Changes handled (every evaluator has seen them)."""
+    ticks: int = 0
+    """Ticks done."""
     steps: int = 0
     announced: int = 0
     delivered: int = 0
@@ -81,6 +84,7 @@ class AlertService:
         self._advice: dict[tuple[str, str], str] = {}
         self._held: list[tuple[datetime, AlertRecord, str, Subscription]] = []
         self._loaded_at = 0.0
+        self._next_tick = 0.0
 
     def stop(self) -> None:
         self._stop.set()
@@ -109,6 +113,7 @@ class AlertService:
                 len(self._active),
             )
             await feed.start()
+            self._next_tick = clock.monotonic() + self.config.tick_s
             while not self._stop.is_set():
                 await self._step(conn, feed)
         finally:
@@ -119,8 +124,11 @@ class AlertService:
     async def _step(self, conn: Conn, feed: Feed) -> None:
         getter = asyncio.ensure_future(feed.get())
         stopper = asyncio.ensure_future(self._stop.wait())
+        # A busy feed must not starve the tick: wait only until the next tick is due.
         done, _ = await asyncio.wait(
-            {getter, stopper}, timeout=self.config.tick_s, return_when=asyncio.FIRST_COMPLETED
+            {getter, stopper},
+            timeout=max(0.0, self._next_tick - clock.monotonic()),
+            return_when=asyncio.FIRST_COMPLETED,
         )
         stopper.cancel()
         if getter not in done:
@@ -141,15 +149,19 @@ class AlertService:
         if clock.monotonic() - self._loaded_at > self.config.reload_s:
             await self._load(conn)
         if isinstance(item, Gap):
+            started = clock.monotonic()
             for evaluator in self._evaluators:
                 await self._apply(conn, await evaluator.catch_up(conn, self._rules, now), now, None)
+            logger.info("caught up from the tables in %.2f s", clock.monotonic() - started)
             self._ready.set()
             return
-        self.stats.changes += 1
         for evaluator in self._evaluators:
             if evaluator.wants(item):
                 observations = await evaluator.on_change(conn, item, self._rules, now)
                 await self._apply(conn, observations, now, item)
+        self.stats.changes += 1
+        if clock.monotonic() >= self._next_tick:
+            await self._tick(conn)
 
     async def _load(self, conn: Conn) -> None:
         self._rules = await store.rules(conn)
@@ -158,6 +170,7 @@ class AlertService:
         self._loaded_at = clock.monotonic()
 
     async def _tick(self, conn: Conn) -> None:
+        self._next_tick = clock.monotonic() + self.config.tick_s
         now = self._now()
         for evaluator in self._evaluators:
             await self._apply(conn, await evaluator.on_tick(conn, self._rules, now), now, None)
@@ -175,6 +188,7 @@ class AlertService:
             if step is not None:
                 await self._record(conn, key, step, now, None)
         await self._release_held(conn, now)
+        self.stats.ticks += 1
 
     async def _apply(
         self, conn: Conn, observations: Sequence[Observation], now: datetime, change: Change | None

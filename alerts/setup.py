@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alerts.air_quality import AirQuality
 from alerts.evaluators import DeviceHealth, Evaluator
+from alerts.health import DeviceChecks
 from alerts.parking import Parking
 from alerts.service import AlertService, ServiceConfig
 from civicpulse.settings import Settings
@@ -13,7 +14,7 @@ from devices.types import DEVICE_TYPES
 
 
 def evaluators() -> list[Evaluator]:
-    return [DeviceHealth(DEVICE_TYPES), AirQuality(), Parking()]
+    return [DeviceHealth(DEVICE_TYPES), DeviceChecks(DEVICE_TYPES), AirQuality(), Parking()]
 
 
 def build_service(settings: Settings, *, tick_s: float = 15.0) -> AlertService:

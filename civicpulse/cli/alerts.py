@@ -25,6 +25,37 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "params": {"grace_minutes": 10, "clear_after_minutes": 1},
     },
     {"rule_id": "device-offline", "kind": "device_offline", "params": {"clear_after_minutes": 15}},
+    # Device health beyond liveness (parameters: docs/alert-rules.md).
+    {
+        "rule_id": "low-battery",
+        "kind": "low_battery",
+        "params": {
+            "below_pct": 20,
+            "clear_margin_pct": 5,
+            "critical_pct": 10,
+            "clear_after_minutes": 60,
+        },
+    },
+    {
+        "rule_id": "data-gap",
+        "kind": "data_gap",
+        "params": {
+            "min_completeness_pct": 75,
+            "window_hours": 6,
+            "settle_minutes": 15,
+            "clear_after_minutes": 60,
+        },
+    },
+    {
+        "rule_id": "quarantine-rate",
+        "kind": "quarantine_rate",
+        "params": {
+            "max_share_pct": 10,
+            "min_quarantined": 5,
+            "window_minutes": 60,
+            "clear_after_minutes": 30,
+        },
+    },
 ]
 
 
@@ -83,8 +114,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from alerts.setup import build_service
+    from civicpulse.cli.metrics import AlertsCollector, serve_metrics
 
     service = build_service(settings, tick_s=args.tick)
+    metrics = serve_metrics(
+        AlertsCollector(service),
+        host=settings.metrics_host,
+        port=settings.alerts_metrics_port,
+        setting="CIVICPULSE_ALERTS_METRICS_PORT",
+    )
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -92,7 +130,11 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, service.stop)
         await service.run()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        if metrics is not None:
+            metrics.close()
     return 0
 
 
