@@ -20,6 +20,7 @@ Decisions:
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,13 +46,17 @@ from analytics.energy import (
 from devices.types import SMART_METER
 from storage import energy
 from storage.connection import Conn
+from storage.day_matrix import day_matrix
 from storage.energy import Household, NudgeRow, Programme
-from storage.readings import rollup_columns, rollups
+from storage.readings import Selection, rollups
 
 logger = logging.getLogger(__name__)
 
 HISTORY_DAYS = 365
 Floats = npt.NDArray[np.float64]
+_ELECTRICITY, _GAS = "electricity_import_kwh_max", "gas_m3_max"
+_BLOCK = 8192
+"""Households per block when deriving usage: bounds the temporaries at a few tens of MB."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,22 +125,30 @@ def compute(inputs: Inputs, programme: Programme, *, max_missing_days: int = 3) 
     slope = np.where(np.isfinite(fit.beta), fit.beta, np.nan)
     slope_rank = peer_rank(slope, report.peers.index, min_peers=programme.min_peers)
     slope_median = peer_median(slope, report.peers.index, min_peers=programme.min_peers)
+    # Whole-population arrays once, as Python lists: the loop below touches each household's
+    # values one by one, and a property or a numpy scalar per access costs a pass or a box each.
+    label = inputs.period.label()
+    missing, measured = inputs.missing_days.tolist(), inputs.period_kwh.tolist()
+    last_year, radius_m = inputs.last_year_kwh.tolist(), report.peers.radius_m.tolist()
+    status, alpha, beta = fit.status.tolist(), fit.alpha.tolist(), fit.beta.tolist()
+    base_c, fit_days = fit.base_c.tolist(), fit.days.tolist()
+    slopes, ranks, medians = slope.tolist(), slope_rank.tolist(), slope_median.tolist()
     rows: list[NudgeRow] = []
     for i, household in enumerate(hh):
         reason = report.reason(i)
-        if reason is None and inputs.missing_days[i] > max_missing_days:
-            reason = f"{int(inputs.missing_days[i])} days of this period have no readings"
+        if reason is None and missing[i] > max_missing_days:
+            reason = f"{missing[i]} days of this period have no readings"
         figures: dict[str, object] = {
-            "period": inputs.period.label(),
-            "missing_days": int(inputs.missing_days[i]),
-            "measured_kwh": _number(inputs.period_kwh[i]),
-            "peers_within_m": _number(report.peers.radius_m[i]),
+            "period": label,
+            "missing_days": missing[i],
+            "measured_kwh": _number(measured[i]),
+            "peers_within_m": _number(radius_m[i]),
             "weather_fit": {
-                "status": int(fit.status[i]),
-                "baseload_kwh_per_day": _number(fit.alpha[i]),
-                "kwh_per_degree_day": _number(fit.beta[i]),
-                "base_temperature_c": _number(fit.base_c[i]),
-                "days": int(fit.days[i]),
+                "status": status[i],
+                "baseload_kwh_per_day": _number(alpha[i]),
+                "kwh_per_degree_day": _number(beta[i]),
+                "base_temperature_c": _number(base_c[i]),
+                "days": fit_days[i],
             },
         }
         comparison = report.comparisons.row(i)
@@ -146,7 +159,7 @@ def compute(inputs: Inputs, programme: Programme, *, max_missing_days: int = 3) 
                     household.device_id,
                     "withheld",
                     withheld_reason=reason or "no comparison",
-                    usage_kwh=_number(inputs.period_kwh[i]),
+                    usage_kwh=_number(measured[i]),
                     figures=figures,
                 )
             )
@@ -154,9 +167,9 @@ def compute(inputs: Inputs, programme: Programme, *, max_missing_days: int = 3) 
         insights = household_insights(
             InsightInputs(
                 consent=household.consent,  # type: ignore[arg-type]
-                heating_slope=_measure(slope[i], slope_rank[i], slope_median[i]),
-                usage=float(usage[i]),
-                usage_last_year=_number(inputs.last_year_kwh[i]),
+                heating_slope=_measure(slopes[i], ranks[i], medians[i]),
+                usage=comparison.usage,
+                usage_last_year=_number(last_year[i]),
             )
         )
         figures["insights"] = [{"name": x.name, "text": x.text} for x in insights.insights]
@@ -180,50 +193,55 @@ def compute(inputs: Inputs, programme: Programme, *, max_missing_days: int = 3) 
     return rows
 
 
-def _number(value: float | np.floating) -> float | None:
-    number = float(value)
-    return round(number, 3) if np.isfinite(number) else None
+def _number(value: float) -> float | None:
+    return round(value, 3) if math.isfinite(value) else None
 
 
 def _measure(value: float, rank: float, median: float) -> Measure | None:
-    if not np.isfinite(value):
+    if not math.isfinite(value):
         return None
     return Measure(
-        float(value),
-        float(rank) if np.isfinite(rank) else None,
-        float(median) if np.isfinite(median) else None,
+        value,
+        rank if math.isfinite(rank) else None,
+        median if math.isfinite(median) else None,
     )
 
 
 async def gather(
-    conn: Conn, households: Sequence[Household], period: Period, *, calorific_value: float
+    conn: Conn,
+    households: Sequence[Household],
+    period: Period,
+    *,
+    calorific_value: float,
+    readers: Sequence[Conn] = (),
 ) -> Inputs:
-    """Read what :func:`compute` needs through the consent views."""
+    """Read what :func:`compute` needs through the consent views.
+
+    A year of daily registers comes as households x days matrices (``storage.day_matrix``:
+    grouped by day in the database, no Python object per reading), on ``conn`` and any extra
+    ``readers`` concurrently. Usage is then derived block by block of households, so memory
+    stays near the two register matrices and the usage matrix (0.9 GB for 100,000 homes).
+    """
     index = {h.device_id: i for i, h in enumerate(households)}
     first = period.end - timedelta(days=HISTORY_DAYS + 1)
     days = (period.end - first).days
-    elec = np.full((len(households), days), np.nan)
-    gas = np.full((len(households), days), np.nan)
-    columns = await rollup_columns(
-        conn,
+    registers = await day_matrix(
+        [conn, *readers],
         SMART_METER,
-        "daily",
-        start=_midnight(first),
-        end=_midnight(period.end),
-        columns=["electricity_import_kwh_max", "gas_m3_max"],
+        device_ids=[h.device_id for h in households],
+        start=first,
+        days=days,
+        columns=[_ELECTRICITY, _GAS],
     )
-    if len(columns):
-        rows = np.array([index.get(str(d), -1) for d in columns.device_id])
-        day0 = np.datetime64(first, "D")
-        cols = (columns.bucket.astype("datetime64[D]") - day0).astype(np.int64)
-        keep = (rows >= 0) & (cols >= 0) & (cols < days)
-        elec[rows[keep], cols[keep]] = columns.values["electricity_import_kwh_max"][keep]
-        gas[rows[keep], cols[keep]] = columns.values["gas_m3_max"][keep]
-    daily = fleet_daily(elec).usage
-    gas_m3 = fleet_daily(gas, rules=GAS).usage
-    gas_kwh = gas_m3_to_kwh_array(gas_m3, calorific_value)
-    has_gas = np.isfinite(gas).any(axis=1)
-    daily = np.where(has_gas[:, None], daily + np.nan_to_num(gas_kwh), daily)
+    elec, gas = registers.pop(_ELECTRICITY), registers.pop(_GAS)
+    daily = np.empty_like(elec)
+    for lo in range(0, len(households), _BLOCK):
+        rows = slice(lo, lo + _BLOCK)
+        daily[rows] = fleet_daily(elec[rows]).usage
+        gas_kwh = gas_m3_to_kwh_array(fleet_daily(gas[rows], rules=GAS).usage, calorific_value)
+        # Gas-heated homes add their gas; a day without a gas reading counts its electricity.
+        daily[rows] += np.nan_to_num(gas_kwh, copy=False)
+    del elec, gas
     n_period = period.days
     period_use = daily[:, -n_period:]
     period_kwh = np.nansum(period_use, axis=1)
@@ -240,7 +258,7 @@ async def gather(
         [temperatures.get(first + timedelta(days=k), (np.nan, np.nan))[1] for k in range(days)]
     )
     # Days without weather cannot inform the weather fit.
-    daily = np.where(np.isfinite(tmax)[None, :], daily, np.nan)
+    daily[:, ~np.isfinite(tmax)] = np.nan
     return Inputs(
         households, period, period_kwh, missing, daily, last_year, tmax, tmin, calorific_value
     )
@@ -279,6 +297,7 @@ async def _monthly_only(
         "monthly",
         start=_midnight(previous),
         end=_midnight(period.end),
+        selection=Selection(device_ids=monthly),
         fields=["electricity_import_kwh", "gas_m3"],
     ):
         found.setdefault(row.device_id, {})[row.bucket.date()] = (
@@ -309,12 +328,18 @@ async def run_period(
     period: Period,
     *,
     calorific_value: float = 39.5,
+    readers: Sequence[Conn] = (),
 ) -> RunReport:
-    """Compute and store a period's nudges for a programme; returns what happened."""
+    """Compute and store a period's nudges for a programme; returns what happened.
+
+    ``readers``: extra connections to read the year of daily data on concurrently.
+    """
     report = RunReport()
     started = time.perf_counter()
     households = await energy.households(conn)
-    inputs = await gather(conn, households, period, calorific_value=calorific_value)
+    inputs = await gather(
+        conn, households, period, calorific_value=calorific_value, readers=readers
+    )
     report.seconds_reading = time.perf_counter() - started
     started = time.perf_counter()
     rows = compute(inputs, programme)

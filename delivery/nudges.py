@@ -37,6 +37,8 @@ class DeliveryReport:
     skipped: dict[str, int] = field(default_factory=dict)
     failed: int = 0
     held: int = 0
+    next_attempt: datetime | None = None
+    """When held (quiet hours) or failed-but-retryable reports can go: deliver again then."""
 
 
 HOUSEHOLD_CHANNELS: tuple[Channel, ...] = ("email", "sms", "letter", "mqtt")
@@ -165,4 +167,7 @@ async def deliver_period(
             report.skipped[reason] = report.skipped.get(reason, 0) + 1
         report.failed += len(outcome.failed)
         report.held += outcome.hold_until is not None
+        for later in (outcome.hold_until, outcome.retry_at):
+            if later is not None and (report.next_attempt is None or later < report.next_attempt):
+                report.next_attempt = later
     return report

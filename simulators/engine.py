@@ -18,6 +18,7 @@ from simulators.signals.weather import WeatherModel
 from simulators.sources import MeterSource, Source, make_source
 
 _TARGET_READINGS_PER_WINDOW = 100_000
+_MAX_READINGS_PER_WINDOW = 2_500_000
 _MIN_WINDOW_S = 60.0
 _MAX_WINDOW_S = 21 * 86_400.0
 
@@ -54,13 +55,23 @@ class Simulation:
             rate += {
                 "air_quality": 1.0 / spec.air_quality_s,
                 "weather": 1.0 / spec.weather_s,
-                "smart_meter": 1.0 / 1800.0,
+                "smart_meter": 1.0 / spec.smart_meter_s,
             }.get(d.device_type, 2.0 / spec.parking_heartbeat_s + 10.0 / 86_400.0)
         return rate
 
     def backfill_window(self) -> float:
-        """A window long enough to batch well, short enough to bound memory."""
-        seconds = _TARGET_READINGS_PER_WINDOW / max(self.readings_per_second(), 1e-9)
+        """A window long enough to batch well, short enough to bound memory.
+
+        About 100,000 readings a window; more, up to 2.5 million, where that lets the window
+        reach its longest (three weeks). Each device's window has a fixed cost of a few hundred
+        microseconds, and a meter computes every half-hour whatever its reporting interval:
+        100,000 meters on daily reads spend ten times longer in one-day windows than in
+        three-week ones.
+        """
+        rate = max(self.readings_per_second(), 1e-9)
+        seconds = _TARGET_READINGS_PER_WINDOW / rate
+        if seconds < _MAX_WINDOW_S:
+            seconds = max(seconds, min(_MAX_WINDOW_S, _MAX_READINGS_PER_WINDOW / rate))
         return max(_MIN_WINDOW_S, min(_MAX_WINDOW_S, seconds))
 
     def window(self, t0: float, t1: float) -> list[Item]:

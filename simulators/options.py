@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from simulators.scenario import Scenario
+from simulators.scenario import Scenario, check_meter_interval
 from simulators.timetext import parse_duration
 
 
@@ -28,6 +28,7 @@ def apply_options(
     max_inflight: int | None = None,
     batch: int | None = None,
     credentials: str | Path | None = None,
+    meter_interval: str | None = None,
 ) -> Scenario:
     """``scenario`` with every option that is not ``None`` applied (durations as text: ``7d``)."""
     changes: dict[str, dict[str, Any]] = {}
@@ -60,5 +61,8 @@ def apply_options(
     put("publish", "max_inflight", max_inflight)
     put("publish", "credentials", Path(credentials) if credentials is not None else None)
     put("reporting", "batch", batch)
+    if meter_interval is not None:
+        seconds = parse_duration(meter_interval, where="--meter-interval")
+        put("reporting", "smart_meter_s", check_meter_interval(seconds, where="--meter-interval"))
     updated = scenario.replace(**changes) if changes else scenario
     return updated.replace(seed=seed) if seed is not None else updated

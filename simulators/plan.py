@@ -18,7 +18,7 @@ from simulators.city import MAIN_ROADS, build_city
 from simulators.device_list import load_devices
 from simulators.errors import ScenarioError
 from simulators.geo import distance_m, distance_to_line_m, inside_polygon
-from simulators.model import CityDevice
+from simulators.model import CityDevice, Treatment
 from simulators.scenario import Scenario, Selector
 from simulators.signals.air import Episode
 from simulators.signals.noise import stable_key, uniform
@@ -59,6 +59,8 @@ class Plan:
     outages: Mapping[str, tuple[Outage, ...]]
     sensor_faults: Mapping[str, tuple[SensorFault, ...]]
     skews: Mapping[str, float]
+    treatment: Treatment | None = None
+    """A known change in some households' use (the nudge trial's injected effect)."""
 
     @property
     def seed(self) -> int:
@@ -66,12 +68,16 @@ class Plan:
 
 
 def build_plan(
-    scenario: Scenario, *, now: float | None = None, devices: Sequence[CityDevice] | None = None
+    scenario: Scenario,
+    *,
+    now: float | None = None,
+    devices: Sequence[CityDevice] | None = None,
+    treatment: Treatment | None = None,
 ) -> Plan:
     """Resolve ``scenario`` at wall-clock ``now`` (default: the current time).
 
     ``devices`` (e.g. the registry's, via :func:`simulators.model.device_from_record`) replaces
-    the scenario's fleet.
+    the scenario's fleet; ``treatment`` changes the use of the households it names.
     """
     wall = time.time() if now is None else now
     spec = scenario.time
@@ -162,6 +168,7 @@ def build_plan(
         outages={k: tuple(sorted(v, key=lambda o: o.start)) for k, v in outages.items()},
         sensor_faults={k: tuple(v) for k, v in faults.items()},
         skews=_skews(scenario, fleet),
+        treatment=treatment,
     )
 
 

@@ -24,7 +24,7 @@ from simulators.clock import SimClock
 from simulators.delivery import FaultTally, Outgoing
 from simulators.engine import Simulation
 from simulators.errors import BrokerError
-from simulators.model import CityDevice
+from simulators.model import CityDevice, Treatment
 from simulators.mqtt.credentials import load_credentials
 from simulators.mqtt.sinks import DeviceSessionsSink, GatewaySink, MemorySink, Sink
 from simulators.plan import Plan, build_plan
@@ -195,12 +195,13 @@ def prepare(
     overrides: Mapping[str, Any] | None = None,
     devices: Sequence[CityDevice] | None = None,
     now: float | None = None,
+    treatment: Treatment | None = None,
 ) -> Plan:
     """Load (by name or path), override and resolve a scenario into a :class:`Plan`."""
     loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if overrides:
         loaded = loaded.replace(**overrides)
-    return build_plan(loaded, now=now, devices=devices)
+    return build_plan(loaded, now=now, devices=devices, treatment=treatment)
 
 
 def run_simulation(
@@ -213,6 +214,7 @@ def run_simulation(
     register: Callable[[Plan], None] | None = None,
     quiet: bool = False,
     stream: TextIO | None = None,
+    treatment: Treatment | None = None,
 ) -> SimulationReport:
     """Run a scenario end to end and return its report; Ctrl-C or SIGTERM stop it cleanly.
 
@@ -220,12 +222,13 @@ def run_simulation(
     :class:`Plan`; ``overrides`` are :meth:`Scenario.replace` changes (see
     :func:`simulators.options.scenario_overrides`); ``devices`` replaces the fleet (e.g. the
     registry's); ``register`` is called with the plan before anything is published;
-    ``mqtt_url=None`` generates everything without publishing (a dry run).
+    ``mqtt_url=None`` generates everything without publishing (a dry run); ``treatment``
+    injects a known change in some households' use (ignored when ``scenario`` is a plan).
     """
     plan = (
         scenario
         if isinstance(scenario, Plan)
-        else prepare(scenario, overrides=overrides, devices=devices)
+        else prepare(scenario, overrides=overrides, devices=devices, treatment=treatment)
     )
     if register is not None:
         register(plan)

@@ -21,6 +21,8 @@ from simulators.timetext import parse_duration
 
 TimeMode = Literal["realtime", "accelerated", "backfill"]
 ConnectionMode = Literal["gateway", "per-device"]
+METER_STEP_S = 1800.0
+"""Meters measure by the half-hour; their reporting interval is a multiple of it."""
 EVENT_KINDS = ("pollution_episode", "parking_surge", "outage", "sensor_fault")
 SENSOR_FAULTS = ("stuck", "drift", "spikes", "dropout")
 
@@ -61,12 +63,29 @@ class Reporting:
     air_quality_s: float = 300.0
     weather_s: float = 600.0
     parking_heartbeat_s: float = 1800.0
+    smart_meter_s: float = 1800.0
+    """How often meters report their registers: a multiple of 30 minutes ("1d": daily reads)."""
     batch: int | None = None
     """Readings per message (JSON array, at most 1000); default 1, or 1000 in backfill."""
     register_reset_rate: float = 0.02
     """Register resets per meter per year (meter exchanges, firmware faults)."""
     flicker_rate: float = 0.03
     """Share of parking sessions in which the sensor loses the vehicle for a few seconds."""
+
+    def __post_init__(self) -> None:
+        check_meter_interval(self.smart_meter_s, where="[reporting] smart_meter")
+
+
+def check_meter_interval(seconds: float, *, where: str) -> float:
+    """``seconds`` if it is a meter reporting interval (a multiple of 30 minutes)."""
+    # Meters measure by the half-hour (GB settlement periods); a coarser read is a later
+    # half-hour boundary's register, never a value between boundaries.
+    steps = seconds / METER_STEP_S
+    if not (steps >= 1 and steps == int(steps)):
+        raise ScenarioError(
+            where, f"must be a multiple of 30 minutes (30m, 1h, 1d), not {seconds:g} s"
+        )
+    return seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +191,7 @@ _REPORTING_KEYS = {
     "air_quality": "air_quality_s",
     "weather": "weather_s",
     "parking_heartbeat": "parking_heartbeat_s",
+    "smart_meter": "smart_meter_s",
 }
 
 
@@ -280,6 +300,7 @@ def parse_scenario(
         air_quality_s=parse_duration,
         weather_s=parse_duration,
         parking_heartbeat_s=parse_duration,
+        smart_meter_s=parse_duration,
     )
     publish = _take(
         document.get("publish", {}), PublishSpec, f"{where} [publish]", credentials=path

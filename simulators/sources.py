@@ -2,8 +2,9 @@
 
 Each source yields ``(true instant, fields)`` for the readings its device takes in a window of
 simulated time. Monitors and weather stations report on a fixed interval (with a per-device
-phase, so a city does not publish all at once), meters every half-hour on the half-hour, bays on
-change and on heartbeat. Timestamps of a device are whole seconds and strictly increasing.
+phase, so a city does not publish all at once), meters every half-hour on the half-hour (or at a
+coarser interval, see :class:`MeterSource`), bays on change and on heartbeat. Timestamps of a
+device are whole seconds and strictly increasing.
 """
 
 from __future__ import annotations
@@ -119,12 +120,29 @@ class PeriodicSource:
 
 
 class MeterSource:
-    """A smart meter: cumulative registers read at the end of every half-hour."""
+    """A smart meter: cumulative registers, measured every half-hour and reported every
+    ``interval`` (a multiple of 30 minutes).
 
-    def __init__(self, device: CityDevice, model: HouseholdModel, *, reset_rate: float) -> None:
+    A meter reporting every ``interval`` reads its registers at the last half-hour boundary of
+    each ``interval``-long bucket (buckets aligned to the epoch, so in UTC): daily reads are
+    taken at 23:30 UTC, hourly ones at half past. Those are the readings whose registers a
+    rollup bucket's maximum would hold with half-hourly data, so the daily rollups (and the
+    usage the analytics derive from them) are the same whichever interval a meter reports at,
+    and a meter's readings at an instant are the same values at every interval.
+    """
+
+    def __init__(
+        self,
+        device: CityDevice,
+        model: HouseholdModel,
+        *,
+        reset_rate: float,
+        interval: float = HALF_HOUR,
+    ) -> None:
         self.device = device
         self.model = model
         self.reset_rate = reset_rate
+        self.interval = interval
         self.electricity, self.gas = model.register_start()
         self.resets: list[int] = []
         """Instants at which the registers restarted from zero (for tests and reports)."""
@@ -136,26 +154,33 @@ class MeterSource:
             return []
         use = self.model.consumption(ends)
         reset = self.model.resets(ends, self.reset_rate) if self.reset_rate > 0 else None
+        # Registers advance every half-hour whether or not the meter reports then.
         electricity = self._registers(self.electricity, use.electricity_kwh, reset)
         self.electricity = float(electricity[-1])
-        columns: dict[str, list[object]] = {
-            "electricity_import_kwh": np.round(electricity, 3).tolist(),
-            "power_w": np.minimum(np.round(use.electricity_kwh * 2000.0), 100_000.0)
-            .astype(np.int64)
-            .tolist(),
-        }
+        gas = None
         if use.gas_m3 is not None:
             gas = self._registers(self.gas, use.gas_m3, reset)
             self.gas = float(gas[-1])
-            columns["gas_m3"] = np.round(gas, 3).tolist()
         if reset is not None and reset.any():
             self.resets.extend(int(t) for t in ends[reset])
-        columns["rssi_dbm"] = list(_rssi(self._key, ends.astype(np.int64)))
+        read = np.mod(ends + HALF_HOUR, self.interval) == 0.0
+        at = ends[read]
+        if at.size == 0:
+            return []
+        columns: dict[str, list[object]] = {
+            "electricity_import_kwh": np.round(electricity[read], 3).tolist(),
+            "power_w": np.minimum(np.round(use.electricity_kwh[read] * 2000.0), 100_000.0)
+            .astype(np.int64)
+            .tolist(),
+        }
+        if gas is not None:
+            columns["gas_m3"] = np.round(gas[read], 3).tolist()
+        columns["rssi_dbm"] = list(_rssi(self._key, at.astype(np.int64)))
         names = list(columns)
         return [
             (int(t), dict(zip(names, row, strict=True)))
             for t, row in zip(
-                ends.tolist(), zip(*(columns[n] for n in names), strict=True), strict=True
+                at.tolist(), zip(*(columns[n] for n in names), strict=True), strict=True
             )
         ]
 
@@ -227,8 +252,11 @@ def make_source(
         household = a if isinstance(a, Household) else Household(device.device_id)
         return MeterSource(
             device,
-            HouseholdModel(device.device_id, household, plan.seed, weather),
+            HouseholdModel(
+                device.device_id, household, plan.seed, weather, treatment=plan.treatment
+            ),
             reset_rate=spec.register_reset_rate,
+            interval=spec.smart_meter_s,
         )
     bay = a if isinstance(a, Bay) else Bay(device.device_id)
     return BaySource(

@@ -37,7 +37,7 @@ class NeighbourReport:
 
     def reason(self, i: int) -> str | None:
         """Why household ``i`` gets no comparison, or ``None`` when it gets one."""
-        if not self.comparisons.withheld[i]:
+        if self.comparisons.rating[i] >= 0:  # not withheld (one element, not the whole mask)
             return None
         peers = self.peers.reason(i)
         if peers is not None:

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -104,6 +105,11 @@ def _nudges(settings: Settings, args: argparse.Namespace) -> int:
         )
         for reason, count in sorted(delivered.skipped.items()):
             print(f"  not sent: {reason}: {count}")
+        if delivered.next_attempt is not None:
+            print(
+                f"the rest can go from {delivered.next_attempt:%Y-%m-%d %H:%M %Z}: run this"
+                " command again then (`civicpulse analytics schedule` does it by itself)"
+            )
     return 0
 
 
@@ -127,7 +133,10 @@ async def _run_and_deliver(
             await energy.save_programme(conn, programme)
         else:
             programme = existing
-        report = await run_period(conn, programme, period)
+        # A second connection reads half of the year's daily data: the server's scan and
+        # grouping take both cores of a small machine (docs/benchmarks.md, the nudge run).
+        async with await connect(settings.require_database_url(), autocommit=True) as reader:
+            report = await run_period(conn, programme, period, readers=[reader])
         delivered = None
         if deliver:
             delivered = await _deliver(settings, conn, programme.programme_id, period.start)
@@ -181,17 +190,30 @@ def _assign(settings: Settings, args: argparse.Namespace) -> int:
 
 def _estimate(settings: Settings, args: argparse.Namespace) -> int:
     from analytics.trial import TrialResult, estimate
-    from storage import energy
+    from storage import energy, trials
     from storage.connection import connect
 
     pre, post = _period(args.pre, "--pre"), _period(args.post, "--post")
+    if post.start < pre.end:
+        raise UsageError("--post", f"{args.post} must come after --pre {args.pre}")
 
     async def main() -> TrialResult:
         async with await connect(settings.require_database_url(), autocommit=True) as conn:
             programme = await energy.programme(conn, args.programme)
             if programme is None:
                 raise UsageError("--programme", f"no programme {args.programme!r}")
-            return await estimate(conn, programme, pre, post)
+            found = await estimate(conn, programme, pre, post)
+            # Stored, so that the API serves trial results without computing them.
+            await trials.save_estimate(
+                conn,
+                programme.programme_id,
+                pre=(pre.start, pre.end),
+                post=(post.start, post.end),
+                households=found.households,
+                programme=found.programme,
+                zones={str(zone): effect for zone, effect in found.zones.items()},
+            )
+            return found
 
     result = asyncio.run(main())
     print(f"{result.households} households in the trial")
@@ -208,38 +230,70 @@ def _estimate(settings: Settings, args: argparse.Namespace) -> int:
             f"  {name}: {effect.relative:+.1%} (95% CI {low:+.1%} to {high:+.1%}),"
             f" p={effect.p_value:.3f}, {effect.treated} treated, {effect.control} control"
         )
+    print("saved: officers read it at /v1/energy/trials")
     return 0
 
 
 def _schedule(settings: Settings, args: argparse.Namespace) -> int:
     from analytics.nudges import Period
+    from civicpulse.cli.metrics import SchedulerCollector, SchedulerStats, serve_metrics
     from storage import energy
     from storage.connection import connect
 
     stop = asyncio.Event()
+    stats = SchedulerStats()
+    metrics = serve_metrics(
+        SchedulerCollector(stats),
+        host=settings.metrics_host,
+        port=settings.analytics_metrics_port,
+        setting="CIVICPULSE_ANALYTICS_METRICS_PORT",
+    )
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        # Reports held for quiet hours, or whose channel failed for a passing reason, go out at
+        # a later check; so does anything a restart interrupted (one delivery pass at start:
+        # a report already sent is never sent again).
+        again: datetime | None = datetime.now(UTC)
         while not stop.is_set():
-            today = datetime.now(UTC).date()
+            stats.checks += 1
+            stats.last_check = time.time()
+            now = datetime.now(UTC)
+            today = now.date()
             last = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
             period = Period.month(f"{last:%Y-%m}")
             if today.day >= args.day:
                 async with await connect(settings.require_database_url(), autocommit=True) as conn:
                     done = await energy.nudges(conn, args.programme, period_start=period.start)
+                    delivered = None
+                    if done and again is not None and now >= again:
+                        delivered = await _deliver(settings, conn, args.programme, period.start)
                 if not done:
                     logger.info("running %s reports for %s", args.programme, period.label())
                     report, delivered = await _run_and_deliver(settings, args, period, deliver=True)
+                    stats.runs += 1
+                    stats.last_run = time.time()
+                    stats.households, stats.compared = report.households, report.compared
+                    logger.info("%s: %d compared", period.label(), report.compared)
+                if delivered is not None:
+                    stats.sent.update(delivered.sent)
+                    stats.failed += delivered.failed
+                    again = delivered.next_attempt
                     logger.info(
-                        "%s: %d compared, delivered %s",
+                        "%s: delivered %s; %d held for quiet hours%s",
                         period.label(),
-                        report.compared,
-                        delivered.sent if delivered else {},
+                        delivered.sent,
+                        delivered.held,
+                        f", again from {again:%Y-%m-%d %H:%M %Z}" if again else "",
                     )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), args.check_every)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        if metrics is not None:
+            metrics.close()
     return 0

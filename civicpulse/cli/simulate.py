@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
+import time
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
 
-from civicpulse.errors import ConfigError
+from civicpulse.errors import ConfigError, UsageError
 from civicpulse.settings import Settings
 from devices.registry import Device, validate
 from devices.types import DEVICE_TYPES
 from storage.connection import connect
 from storage.registry import list_devices, upsert
+
+if TYPE_CHECKING:  # imported when the command runs
+    from simulators import Plan
+    from simulators.model import Treatment
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,21 +43,45 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--connections", type=int, help="gateway connections")
     p.add_argument("--max-inflight", type=int)
     p.add_argument("--batch", type=int, help="readings per message in backfill")
+    p.add_argument(
+        "--meter-interval",
+        metavar="DURATION",
+        help="how often meters report their registers: 30m (default), 1h, 1d …",
+    )
     p.add_argument("--credentials", help="device_id,secret file from `devices provision`")
     p.add_argument("--register", action="store_true", help="register generated devices first")
     p.add_argument("--dry-run", action="store_true", help="generate without publishing")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    trial = p.add_argument_group(
+        "trial effect", "a known change in the use of a trial's treated households"
+    )
+    trial.add_argument(
+        "--treatment",
+        metavar="PROGRAMME",
+        help="the programme whose treatment arm (from the database) changes its use",
+    )
+    trial.add_argument(
+        "--effect",
+        type=float,
+        default=-0.03,
+        help="the change, as a share of use (default -0.03: 3%% less)",
+    )
+    trial.add_argument(
+        "--effect-from",
+        metavar="WHEN",
+        help="when it starts: a date (00:00 UTC, the analytics' days) or RFC 3339",
+    )
     p.set_defaults(run=_simulate)
 
 
 def _simulate(settings: Settings, args: argparse.Namespace) -> int:
     from simulators import (
         CityDevice,
-        Plan,
         apply_options,
         bundled_scenarios,
         device_from_record,
         load_scenario,
+        prepare,
         run_simulation,
     )
 
@@ -79,6 +109,7 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
         max_inflight=args.max_inflight,
         batch=args.batch,
         credentials=args.credentials,
+        meter_interval=args.meter_interval,
     )
     devices: list[CityDevice] | None = None
     if args.from_registry:
@@ -86,19 +117,90 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
         devices = [device_from_record(_record(d)) for d in registered if d.latitude is not None]
         if not devices:
             raise ConfigError("--from-registry", "no registered device has a location")
+    treatment = _treatment(settings, args, scenario.time.timezone)
+    plan = prepare(scenario, devices=devices, treatment=treatment)
+    if treatment is not None:
+        print(_treated(plan, treatment, args.treatment))
 
     def register(plan: Plan) -> None:
         asyncio.run(_register(settings.require_database_url(), plan.devices))
 
     report = run_simulation(
-        scenario,
+        plan,
         mqtt_url=None if args.dry_run else settings.mqtt_url,
-        devices=devices,
         register=register if args.register else None,
         quiet=args.quiet,
     )
     print(report.summary())
     return 0
+
+
+def _treatment(settings: Settings, args: argparse.Namespace, timezone: str) -> Treatment | None:
+    """The trial effect the options ask for: the programme's treatment arm from the database."""
+    from zoneinfo import ZoneInfo
+
+    from simulators import ScenarioError
+    from simulators.model import Treatment
+    from simulators.timetext import parse_instant
+
+    if args.treatment is None:
+        if args.effect_from is not None:
+            raise UsageError("--effect-from", "needs --treatment PROGRAMME")
+        return None
+    if args.effect_from is None:
+        raise UsageError("--treatment", "needs --effect-from (when the effect starts)")
+    if not args.effect > -1.0:
+        raise UsageError("--effect", f"{args.effect} would make use negative (must be > -1)")
+    try:
+        day = date.fromisoformat(args.effect_from)
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+    except ValueError:
+        try:
+            start = parse_instant(
+                args.effect_from, now=time.time(), tz=ZoneInfo(timezone), where="--effect-from"
+            )
+        except ScenarioError as error:
+            raise UsageError("--effect-from", error.detail) from None
+    arms = asyncio.run(_arms(settings.require_database_url(), args.treatment))
+    treated = frozenset(h for h, (arm, _) in arms.items() if arm == "treatment")
+    return Treatment(treated, start=start, change=args.effect)
+
+
+async def _arms(url: str, programme_id: str) -> dict[str, tuple[str, str]]:
+    from storage import energy
+
+    async with await connect(url) as conn:
+        if await energy.programme(conn, programme_id) is None:
+            raise UsageError("--treatment", f"no programme {programme_id!r}")
+        arms = await energy.assignments(conn, programme_id)
+    if not any(arm == "treatment" for arm, _ in arms.values()):
+        raise UsageError(
+            "--treatment",
+            f"programme {programme_id!r} has no households in a treatment arm"
+            " (run `civicpulse analytics trial assign` first)",
+        )
+    return arms
+
+
+def _treated(plan: Plan, treatment: Treatment, programme_id: str) -> str:
+    """Which simulated households the effect reaches (none: a mistake, said as one line)."""
+    from simulators.model import Household
+    from simulators.timetext import stamp
+
+    households = [d.attributes for d in plan.devices if isinstance(d.attributes, Household)]
+    reached = sum(h.household_id in treatment.household_ids for h in households)
+    if not reached:
+        raise UsageError(
+            "--treatment",
+            f"none of the {len(treatment.household_ids)} households in {programme_id!r}'s"
+            " treatment arm is simulated (match the registry's household_id, e.g. with"
+            " --from-registry)",
+        )
+    return (
+        f"treatment: {reached:,} of {len(households):,} simulated households"
+        f" ({programme_id!r} treatment arm) use {treatment.change:+.1%} from"
+        f" {stamp(treatment.start)}"
+    )
 
 
 def _record(device: Device) -> dict[str, Any]:

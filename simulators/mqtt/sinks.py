@@ -138,7 +138,11 @@ class _Sessions:
             await self.flow.below(self.high_water // 2)
 
     async def drain(self) -> None:
-        """Wait until the broker acknowledged everything sent to a connected session."""
+        """Wait until the connection changes under way are done (a device coming back has
+        connected and sent its ``online``) and the broker acknowledged everything sent to a
+        connected session."""
+        while pending := [t for t in self._tasks if not t.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
         await self.flow.until(lambda: self.flow.outstanding <= self._parked())
 
     def _parked(self) -> int:

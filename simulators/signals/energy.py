@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from simulators.model import Household, Treatment
 from simulators.signals.calendar import LocalTime, bump, local_time
@@ -60,6 +60,51 @@ def _heating_schedule(hour: Floats) -> Floats:
     """Timer pattern of a typical boiler (mean 1 over the day)."""
     result: Floats = (0.3 + 1.6 * bump(hour, 7.0, 1.1) + 1.5 * bump(hour, 19.5, 2.4)) / 0.86
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class _HalfHours:
+    """What every household's half-hours share: local clock, weather and daily shapes."""
+
+    index: NDArray[np.int64]
+    """Half-hour number since the epoch (the noise counter)."""
+    activity: Floats
+    heating_schedule: Floats
+    heating_temperature_c: Floats
+    water_shape: Floats
+    night: NDArray[np.bool_]
+
+
+def _half_hours(weather: WeatherModel, end: Floats) -> _HalfHours:
+    mid = end - HALF_HOUR / 2
+    lt = local_time(mid, weather.tz)
+    return _HalfHours(
+        index=(end // HALF_HOUR).astype(np.int64),
+        activity=_activity(lt) / 1.07,  # 1 on average over a year
+        heating_schedule=_heating_schedule(lt.hour),
+        heating_temperature_c=weather.at(mid).heating_temperature_c,
+        water_shape=0.4 + 1.8 * bump(lt.hour, 7.3, 1.0) + 1.4 * bump(lt.hour, 19.0, 1.6),
+        night=(lt.hour >= 0.5) & (lt.hour < 7.5),  # storage heaters charge off-peak
+    )
+
+
+_SHARED: dict[tuple[WeatherModel, bytes], _HalfHours] = {}
+
+
+def _shared_half_hours(weather: WeatherModel, end: Floats) -> _HalfHours:
+    """:func:`_half_hours`, computed once for all the households of a simulation window.
+
+    A simulator steps every meter of a city through the same window: the clock, the weather and
+    the daily shapes are the same for each, and are most of the cost of one household's window.
+    The few newest windows are kept (keyed by the exact instants, so a hit is the same values).
+    """
+    key = (weather, end.tobytes())
+    found = _SHARED.get(key)
+    if found is None:
+        if len(_SHARED) >= 4:
+            _SHARED.pop(next(iter(_SHARED)))
+        found = _SHARED[key] = _half_hours(weather, end)
+    return found
 
 
 class HouseholdModel:
@@ -106,10 +151,8 @@ class HouseholdModel:
     def consumption(self, period_end: ArrayLike) -> Consumption:
         """Energy used in the half-hours ending at ``period_end`` (POSIX seconds)."""
         end = np.atleast_1d(np.asarray(period_end, dtype=np.float64))
-        index = (end // HALF_HOUR).astype(np.int64)
-        mid = end - HALF_HOUR / 2
-        lt = local_time(mid, self.weather.tz)
-        wx = self.weather.at(mid)
+        shared = _shared_half_hours(self.weather, end)
+        index = shared.index
         h = self.household
         occupants = _OCCUPANTS[h.occupants_band]
 
@@ -119,26 +162,25 @@ class HouseholdModel:
         )
         mean_kw = self.annual_kwh / 8766.0 - 0.03 * 0.65 / 0.5
         baseload_kw = 0.35 * mean_kw
-        shape = _activity(lt) / 1.07  # 1 on average over a year
         wobble = np.exp(0.35 * normal(self._keys["wobble"], index) - 0.06)
-        electricity = (baseload_kw + (mean_kw - baseload_kw) * shape * wobble) * 0.5 + burst
+        electricity = (
+            baseload_kw + (mean_kw - baseload_kw) * shared.activity * wobble
+        ) * 0.5 + burst
 
-        degrees = np.clip(self._setpoint - wx.heating_temperature_c, 0.0, None)
+        degrees = np.clip(self._setpoint - shared.heating_temperature_c, 0.0, None)
         daily_heat_kw = self.heat_loss_w_per_k * degrees / 1000.0
-        heat = daily_heat_kw * _heating_schedule(lt.hour) * 0.5
+        heat = daily_heat_kw * shared.heating_schedule * 0.5
 
         gas: Floats | None = None
         if h.heating_fuel == "gas":
             water = (1500.0 + 450.0 * occupants) / 8766.0  # kWh per hour, hot water and cooking
-            water_shape = 0.4 + 1.8 * bump(lt.hour, 7.3, 1.0) + 1.4 * bump(lt.hour, 19.0, 1.6)
-            gas_kwh = heat / 0.88 + water * water_shape / 1.13 * 0.5
+            gas_kwh = heat / 0.88 + water * shared.water_shape / 1.13 * 0.5
             gas = gas_kwh * np.exp(0.15 * normal(self._keys["gas"], index)) / GAS_KWH_PER_M3
         elif h.heating_fuel == "electric":
             if self._heat_pump:
                 electricity = electricity + heat / 3.0  # heat pump
             else:
-                night = (lt.hour >= 0.5) & (lt.hour < 7.5)  # storage heaters charge off-peak
-                electricity = electricity + daily_heat_kw * 24.0 / 7.0 * 0.5 * night
+                electricity = electricity + daily_heat_kw * 24.0 / 7.0 * 0.5 * shared.night
         else:
             electricity = electricity + 0.03 * heat  # circulation pump of an oil or LPG boiler
         t = self.treatment

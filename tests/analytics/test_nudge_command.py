@@ -5,13 +5,26 @@ mistake in the command is one clear line."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+from datetime import UTC, datetime, time
 from pathlib import Path
 
+from analytics.nudges import run_period
+from delivery.channels import SmtpSender
+from delivery.dispatch import LONDON, Dispatcher
+from delivery.model import Contact
+from delivery.nudges import deliver_period
 from storage import energy
 from storage.connection import Conn
+from storage.delivery import set_preferences
+from storage.energy import Programme
 from tests.analytics.homes import city, last_month
-from tests.cli_harness import civicpulse, one_clear_line
+from tests.cli_harness import CLI, civicpulse, one_clear_line
+from tests.processes import Processes
 from tests.smtp_server import smtp_server
+
+PROGRAMME = Programme("home-energy-reports", "Home energy reports")
 
 
 def _contacts(path: Path, households: list[str]) -> Path:
@@ -117,3 +130,66 @@ def test_mistakes_are_one_clear_line(db: str) -> None:
         2,
         "no programme 'nope'",
     )
+
+
+async def test_reports_held_for_quiet_hours_go_when_they_end(db: str, aconn: Conn) -> None:
+    """A household asleep when reports go out gets its report at the end of its quiet hours,
+    once; the report says when to deliver again."""
+    period = last_month()
+    await city(db, aconn, {f"m-{i:02d}": 6.0 + i for i in range(12)}, period)
+    await energy.save_programme(aconn, PROGRAMME)
+    await run_period(aconn, PROGRAMME, period)
+    await set_preferences(aconn, "hh-m-03", quiet=(time(22, 0), time(7, 0)))
+    contacts = {
+        f"hh-m-{i:02d}": Contact(email=f"hh-m-{i:02d}@residents.example") for i in range(12)
+    }
+    late = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)  # 23:30 in London (GMT)
+    with smtp_server() as inbox:
+        dispatcher = Dispatcher({"email": SmtpSender(inbox.url, "reports@camden.example")})
+        args = (aconn, dispatcher, PROGRAMME.programme_id, period.start, contacts)
+        first = await deliver_period(*args, public_url="https://x.example", now=late)
+        assert (first.sent, first.held) == ({"email": 11}, 1)
+        assert first.next_attempt == datetime(2026, 12, 1, 7, 0, tzinfo=LONDON)
+        assert "hh-m-03@residents.example" not in {m["To"] for m in inbox.messages}
+        morning = await deliver_period(
+            *args, public_url="https://x.example", now=datetime(2026, 12, 1, 7, 1, tzinfo=UTC)
+        )
+        assert (morning.sent, morning.held, morning.next_attempt) == ({"email": 1}, 0, None)
+        assert [m["To"] for m in inbox.messages].count("hh-m-03@residents.example") == 1
+        assert len(inbox.messages) == 12
+
+
+async def test_the_scheduler_delivers_what_a_run_left_undelivered(
+    db: str, aconn: Conn, tmp_path: Path, processes: Processes
+) -> None:
+    """Reports computed but not sent (a crash between the two, or quiet hours at a restart)
+    go out when the scheduler starts, through the real command."""
+    period = last_month()
+    await city(db, aconn, {f"m-{i:02d}": 6.0 + i for i in range(12)}, period)
+    await energy.save_programme(aconn, PROGRAMME)
+    await run_period(aconn, PROGRAMME, period)
+    contacts = _contacts(tmp_path / "contacts.csv", [f"hh-m-{i:02d}" for i in range(12)])
+    with smtp_server() as inbox:
+        env = {
+            **os.environ,
+            "CIVICPULSE_DATABASE_URL": db,
+            "CIVICPULSE_SMTP_URL": inbox.url,
+            "CIVICPULSE_CONTACTS_FILE": str(contacts),
+            "CIVICPULSE_ANALYTICS_METRICS_PORT": "0",
+        }
+        scheduler = processes.start(
+            [*CLI, "analytics", "schedule", "--day", "1", "--check-every", "3600"],
+            env=env,
+            log=tmp_path / "schedule.log",
+        )
+        deadline = asyncio.get_running_loop().time() + 60
+        while len(inbox.messages) < 12:
+            assert asyncio.get_running_loop().time() < deadline, (
+                tmp_path / "schedule.log"
+            ).read_text()
+            await asyncio.sleep(0.1)
+        scheduler.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(scheduler.wait, 30) == 0
+        assert sorted(m["To"] for m in inbox.messages) == [
+            f"hh-m-{i:02d}@residents.example" for i in range(12)
+        ]
