@@ -16,12 +16,13 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import openapi, problems
+from api import openapi, pages, problems
 from api.access_log import AccessLog
 from api.auth import caller
 from api.config import ApiConfig
 from api.database import open_reader, open_writer
 from api.limits import BodyLimit
+from api.metrics import install as install_metrics
 from api.oidc import OidcVerifier
 from api.ratelimit import RateLimiter
 from api.routes import ROUTERS
@@ -99,6 +100,8 @@ def create_app(config: ApiConfig, *, types: Mapping[str, DeviceType] = DEVICE_TY
     )
     for router in ROUTERS:
         app.include_router(router, prefix="/v1", dependencies=[Depends(caller)])
+    app.include_router(pages.router, dependencies=[Depends(caller)])  # residents' pages
+    app.mount("/static", pages.static_files(), name="static")
     problems.install(app, retry_after_s=config.retry_after_s)
     if config.cors_origins:
         app.add_middleware(
@@ -111,6 +114,7 @@ def create_app(config: ApiConfig, *, types: Mapping[str, DeviceType] = DEVICE_TY
         )
     app.add_middleware(BodyLimit)
     app.add_middleware(AccessLog)
+    install_metrics(app)  # outermost: times everything; serves /metrics
 
     def schema() -> dict[str, Any]:
         return openapi.document(app)

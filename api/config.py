@@ -52,6 +52,10 @@ class ApiConfig:
     """``Cache-Control: max-age`` of public (no-key) responses."""
     retry_after_s: int = 5
     """``Retry-After`` when the database is briefly unavailable."""
+    council_name: str = "The council"
+    """Who publishes the open data (its catalogue's publisher)."""
+    council_contact: str = "the council's energy team"
+    """Whom residents contact to change what their meter shares (the resident's page)."""
 
     @property
     def read_url(self) -> str:

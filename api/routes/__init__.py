@@ -14,13 +14,34 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import alerts, devices, meta, readings, subscriptions, zones
+from api.routes import (
+    air_quality,
+    alerts,
+    devices,
+    energy,
+    live,
+    meta,
+    ngsi_ld,
+    open_data,
+    parking,
+    readings,
+    subscription_page,
+    subscriptions,
+    zones,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     meta.router,
+    parking.router,  # early: its zone availability is the API's hottest route
     devices.router,
     readings.router,
     zones.router,
     subscriptions.router,
+    subscription_page.router,
     alerts.router,
+    energy.router,
+    open_data.router,
+    live.router,
+    air_quality.router,
+    ngsi_ld.router,
 )

@@ -71,6 +71,8 @@ def api_config(settings: Settings) -> ApiConfig:
         rate_per_minute=settings.api_rate_per_minute,
         public_rate_per_minute=settings.api_public_rate_per_minute,
         oidc=oidc,
+        council_name=settings.council_name,
+        council_contact=settings.council_contact,
     )
 
 
@@ -80,10 +82,9 @@ def app_factory() -> FastAPI:
 
     settings = load_settings()
     if not logging.getLogger().handlers:  # a worker process: nothing configured it yet
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        from civicpulse.cli.logs import configure
+
+        configure(logging.getLevelName(settings.log_level.upper()), settings.log_format)
     return create_app(api_config(settings))
 
 
@@ -94,21 +95,27 @@ def _no_action(_settings: Settings, _args: argparse.Namespace) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from civicpulse.cli.metrics import across_workers
+
     if args.workers < 1:
         raise UsageError("--workers", "at least 1")
     api_config(settings)  # a bad setting stops here, with its name, not in every worker
-    uvicorn.run(
-        "civicpulse.cli.api:app_factory",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.api_trusted_proxies,
-        access_log=False,  # api.access_log logs requests without tokens in paths
-        log_config=None,
-        server_header=False,
-    )
+    with across_workers(args.workers):  # /metrics sums every worker's requests
+        uvicorn.run(
+            "civicpulse.cli.api:app_factory",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.api_trusted_proxies,
+            access_log=False,  # api.access_log logs requests without tokens in paths
+            log_config=None,
+            server_header=False,
+            # Live streams never end on their own: cut them 10 s into a shutdown (clients
+            # reconnect with Last-Event-ID) instead of waiting for them forever.
+            timeout_graceful_shutdown=10,
+        )
     return 0
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from api import create_app
 from api.routes import ROUTERS
-from tests.api.city import OTHER_METER, OWN_METER, City
+from tests.api.city import OTHER_HOUSEHOLD, OTHER_METER, OWN_HOUSEHOLD, OWN_METER, City
 from tests.api.conftest import _city, bearer, config, serving
 
 LABELS = ("public", "developer", "officer", "admin", "resident", "resident-other")
@@ -60,6 +60,15 @@ HEALTH = {
     "resident-other": 403,
 }
 NOBODY = dict.fromkeys(LABELS, 403)
+# A household's energy reports: its own key only (staff refused, other keys cannot see it).
+HOUSEHOLD = {
+    "public": 401,
+    "developer": 403,
+    "officer": 403,
+    "admin": 403,
+    "resident": 200,
+    "resident-other": 404,
+}
 SUBSCRIBE = {"area": {"zone_id": "ward-a"}, "channels": {"email": "someone@example.org"}}
 
 
@@ -131,6 +140,72 @@ CASES = [
         "/v1/zones/pz-a1/rollups/smart_meter?grain=daily",
         NOBODY,
     ),
+    Case("GET", "/v1/parking/availability", "/v1/parking/availability?by=street", EVERYONE),
+    Case(
+        "GET",
+        "/v1/parking/zones/{zone_id}/availability",
+        "/v1/parking/zones/pz-a1/availability",
+        EVERYONE,
+    ),
+    Case("GET", "/v1/parking/bays", "/v1/parking/bays?lon=-0.159&lat=51.531", EVERYONE),
+    Case(
+        "GET",
+        "/v1/parking/zones/{zone_id}/occupancy",
+        "/v1/parking/zones/pz-a1/occupancy",
+        EVERYONE,
+    ),
+    Case(
+        "GET", "/v1/parking/zones/{zone_id}/forecast", "/v1/parking/zones/pz-a1/forecast", EVERYONE
+    ),
+    # Streams of a zone that exists never end (tests/api/test_live.py); one that does not: 404.
+    Case(
+        "GET",
+        "/v1/parking/zones/{zone_id}/availability/stream",
+        "/v1/parking/zones/nowhere/availability/stream",
+        dict.fromkeys(LABELS, 404),
+    ),
+    Case(
+        "GET",
+        "/v1/alerts/zones/{zone_id}/stream",
+        "/v1/alerts/zones/nowhere/stream",
+        dict.fromkeys(LABELS, 404),
+    ),
+    Case("GET", "/v1/air-quality/monitors", "/v1/air-quality/monitors", EVERYONE),
+    Case("GET", "/v1/air-quality/monitors/{device_id}", "/v1/air-quality/monitors/aq-1", EVERYONE),
+    # A meter is no monitor, whoever asks: its id tells nobody anything.
+    Case(
+        "GET",
+        "/v1/air-quality/monitors/{device_id}",
+        f"/v1/air-quality/monitors/{OWN_METER}",
+        dict.fromkeys(LABELS, 404),
+    ),
+    Case(
+        "GET",
+        "/v1/air-quality/monitors/{device_id}/daqi",
+        "/v1/air-quality/monitors/aq-1/daqi",
+        EVERYONE,
+    ),
+    Case(
+        "GET",
+        "/v1/air-quality/monitors/{device_id}/compliance",
+        f"/v1/air-quality/monitors/{OWN_METER}/compliance",
+        dict.fromkeys(LABELS, 404),
+    ),
+    Case(
+        "GET",
+        "/v1/air-quality/monitors/{device_id}/compliance",
+        "/v1/air-quality/monitors/aq-1/compliance",
+        EVERYONE,
+    ),
+    Case("GET", "/v1/air-quality/zones", "/v1/air-quality/zones", EVERYONE),
+    Case("GET", "/v1/air-quality/zones/{zone_id}", "/v1/air-quality/zones/ward-a", EVERYONE),
+    Case("GET", "/v1/ngsi-ld/v1/entities", "/v1/ngsi-ld/v1/entities?type=ParkingSpot", EVERYONE),
+    Case(
+        "GET",
+        "/v1/ngsi-ld/v1/entities/{entity_id}",
+        "/v1/ngsi-ld/v1/entities/urn:ngsi-ld:AirQualityObserved:aq-1",
+        EVERYONE,
+    ),
     Case("GET", "/v1/alerts", "/v1/alerts", EVERYONE),
     Case("GET", "/v1/alerts/{alert_id}", "/v1/alerts/{}", EVERYONE, alert="zone"),
     Case("GET", "/v1/alerts/{alert_id}", "/v1/alerts/{}", STAFF_ONLY_VISIBLE, alert="meter"),
@@ -154,6 +229,45 @@ CASES = [
         "/v1/alerts/subscriptions/nosuchtokenxxxxxxxxxxxxxxxxxxx",
         dict.fromkeys(LABELS, 404),
     ),
+    Case(
+        "GET",
+        "/v1/alerts/subscriptions/{token}",
+        "/v1/alerts/subscriptions/nosuchtokenxxxxxxxxxxxxxxxxxxx",
+        dict.fromkeys(LABELS, 404),
+    ),
+    # A form post without the browser's same-origin headers is refused before the token is read.
+    Case(
+        "POST",
+        "/v1/alerts/subscriptions/{token}/unsubscribe",
+        "/v1/alerts/subscriptions/nosuchtokenxxxxxxxxxxxxxxxxxxx/unsubscribe",
+        NOBODY,
+    ),
+    Case(
+        "GET",
+        "/v1/energy/households/{household_id}/reports",
+        f"/v1/energy/households/{OWN_HOUSEHOLD}/reports",
+        HOUSEHOLD,
+    ),
+    Case(
+        "GET",
+        "/v1/energy/households/{household_id}/reports",
+        f"/v1/energy/households/{OTHER_HOUSEHOLD}/reports",
+        {**HOUSEHOLD, "resident": 404, "resident-other": 200},
+    ),
+    # The matrix city has no reports: the own household's key finds no such month.
+    Case(
+        "GET",
+        "/v1/energy/households/{household_id}/reports/{period}",
+        f"/v1/energy/households/{OWN_HOUSEHOLD}/reports/2026-10",
+        {**HOUSEHOLD, "resident": 404},
+    ),
+    Case("GET", "/v1/energy/statistics", "/v1/energy/statistics", KEYS_ONLY_STAFF),
+    Case("GET", "/v1/energy/trials", "/v1/energy/trials", KEYS_ONLY_STAFF),
+    Case("GET", "/v1/open-data", "/v1/open-data", EVERYONE),
+    Case("GET", "/v1/open-data/air-quality-hourly", "/v1/open-data/air-quality-hourly", EVERYONE),
+    Case("GET", "/v1/open-data/zone-daqi", "/v1/open-data/zone-daqi", EVERYONE),
+    Case("GET", "/v1/open-data/parking-occupancy", "/v1/open-data/parking-occupancy", EVERYONE),
+    Case("GET", "/v1/open-data/energy-monthly", "/v1/open-data/energy-monthly", EVERYONE),
 ]
 
 

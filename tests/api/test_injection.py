@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import httpx
 import pytest
@@ -58,6 +58,25 @@ TARGETS = [
     ("/v1/alerts", "cursor"),
     ("/v1/alerts/{}", None),
     ("/v1/problems/{}", None),
+    ("/v1/parking/availability", "zone"),
+    ("/v1/parking/availability", "by"),
+    ("/v1/parking/zones/{}/availability", None),
+    ("/v1/parking/zones/{}/occupancy", None),
+    ("/v1/parking/zones/pz-a1/occupancy", "start"),
+    ("/v1/parking/zones/{}/forecast", None),
+    ("/v1/parking/bays?lat=51.53", "lon"),
+    ("/v1/parking/bays?lon=-0.15&lat=51.53", "status"),
+    ("/v1/air-quality/monitors/{}", None),
+    ("/v1/air-quality/monitors/{}/daqi", None),
+    ("/v1/air-quality/monitors/aq-1/daqi", "start"),
+    ("/v1/air-quality/monitors/{}/compliance", None),
+    ("/v1/air-quality/zones/{}", None),
+    ("/v1/ngsi-ld/v1/entities", "type"),
+    ("/v1/ngsi-ld/v1/entities?type=ParkingSpot", "id"),
+    ("/v1/ngsi-ld/v1/entities/{}", None),
+    # A zone that exists would stream forever; none of the payloads is one.
+    ("/v1/parking/zones/{}/availability/stream", None),
+    ("/v1/alerts/zones/{}/stream", None),
 ]
 COUNTS = ("devices", "zones", "alerts", "api_keys", "alert_subscriptions", "air_quality_readings")
 
@@ -78,7 +97,10 @@ async def _get(
 ) -> httpx.Response:
     if param is None:
         return await client.get(path.format(quote(value, safe="")), headers=bearer(key))
-    return await client.get(path, params={param: value}, headers=bearer(key))
+    base, _, fixed = path.partition("?")  # a target's own query stays (httpx would replace it)
+    return await client.get(
+        base, params={**dict(parse_qsl(fixed)), param: value}, headers=bearer(key)
+    )
 
 
 @pytest.mark.parametrize(("path", "param"), TARGETS, ids=lambda t: str(t))

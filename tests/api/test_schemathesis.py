@@ -35,13 +35,15 @@ CASES = [
     if mode == "positive"
     # Without parameters or a body there is nothing to make invalid.
     or (mode == "negative" and (op.get("parameters") or op.get("requestBody")))
-    or (mode == "known" and "{" in path and "{token}" not in path)
+    # A stream of a zone that exists never ends: tests/api/test_live.py covers those.
+    or (mode == "known" and "{" in path and "{token}" not in path and "/stream" not in path)
 ]
 
 
 def known(city: City) -> dict[str, object]:
     return {
         "device_id": "aq-1",
+        "entity_id": "urn:ngsi-ld:ParkingSpot:bay-1",
         "zone_id": "ward-a",
         "alert_id": city.alert_ids["zone"],
         "slug": "rate-limited",

@@ -1,0 +1,1 @@
+"""NGSI-LD representations of the FIWARE Smart Data Models the API serves (``entities``)."""
