@@ -1,4 +1,4 @@
-# The CivicPulse image: the `civicpulse` command (ingest, db migrate, doctor, devices, …).
+# The CivicPulse image: the `civicpulse` command (ingest, alerts, analytics, api, doctor, …).
 # Built by docker-compose.yml; see docs/deploy.md.
 FROM python:3.11-slim
 
@@ -19,6 +19,7 @@ COPY delivery/ delivery/
 COPY alerts/ alerts/
 COPY api/ api/
 COPY simulators/ simulators/
+COPY dashboards/ dashboards/
 RUN pip install . && rm -rf /src
 
 # A fixed, unprivileged account: nothing in the container runs as root.

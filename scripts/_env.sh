@@ -32,3 +32,28 @@ ensure_venv() {
         touch "$stamp"
     fi
 }
+
+# ensure_chromium: Debian's chromium for the resident page's browser test (Playwright drives it;
+# it may not download browsers of its own). Installed with apt-get when missing and possible;
+# when not, the test is skipped and says so, and so does this.
+ensure_chromium() {
+    if [ -n "${CIVICPULSE_CHROMIUM:-}" ] || [ -x /usr/lib/chromium/chromium ] ||
+        command -v chromium >/dev/null 2>&1; then
+        return 0
+    fi
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo="sudo -n"
+    fi
+    if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; }; then
+        echo "installing chromium for the browser tests (apt-get install -y chromium) ..." >&2
+        if $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null ||
+            { $sudo apt-get update -q >/dev/null &&
+                $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; then
+            return 0
+        fi
+    fi
+    echo "WARNING: no chromium, and it cannot be installed here: the resident page's browser" \
+        "and accessibility test WILL BE SKIPPED (install Debian's chromium, or set" \
+        "CIVICPULSE_CHROMIUM)" >&2
+}

@@ -33,7 +33,12 @@ from civicpulse.embedded import find_mosquitto, free_port
 from civicpulse.mqtt.client import stop_loop
 from civicpulse.settings import Settings
 from devices.contract import STATUS_FILTER, TELEMETRY_FILTER, status_topic, telemetry_topic
-from devices.credentials import DOCTOR_ACCOUNT, PROBE_ROOT, UPTIME_TOPIC
+from devices.credentials import (
+    DOCTOR_ACCOUNT,
+    INGEST_STOPPING_TOPIC,
+    PROBE_ROOT,
+    UPTIME_TOPIC,
+)
 from devices.model import Reason
 from devices.types import DEVICE_TYPES
 from ingest.metrics import Metrics, MetricsCollector, registry_for
@@ -43,11 +48,19 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 MOSQUITTO_DIR = ROOT / "deploy" / "mosquitto"
+PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+MAKE_SECRETS = ROOT / "deploy" / "make-secrets"
+GRAFANA_PROVISIONING = ROOT / "dashboards" / "provisioning"
 
 # Files the operator creates (they hold secrets, so they are not in git). The docs must say how.
 # The broker account ingest logs in with (service accounts start with "svc-"; device ids cannot).
 INGEST_ACCOUNT = "svc-ingest"
-USER_CREATED = {"deploy/mosquitto/passwd", "deploy/secrets/postgres_password"}
+USER_CREATED = {
+    "deploy/mosquitto/passwd",
+    "deploy/secrets/postgres_password",
+    "deploy/secrets/grafana_admin_password",
+    "deploy/secrets/device_secrets.csv",
+}
 SETUP_DOCS = (MOSQUITTO_DIR / "README.md", ROOT / "docs" / "deploy.md")
 
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)([^}]*)\}")
@@ -120,8 +133,205 @@ def _relative(source: str) -> str:
 # ---------------------------------------------------------------------------
 
 
-def test_the_pipeline_services_are_there(services: dict[str, dict[str, Any]]) -> None:
-    assert {"mosquitto", "timescaledb", "migrate", "ingest"} <= set(services)
+def _civicpulse_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The services that run the image built from ./Dockerfile (entrypoint `civicpulse`)."""
+    return {name: s for name, s in services.items() if "build" in s}
+
+
+def _long_running(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {n: s for n, s in services.items() if s.get("restart", "no") not in ("no", "on-failure")}
+
+
+def test_the_platform_services_are_there(services: dict[str, dict[str, Any]]) -> None:
+    assert set(services) == {
+        "mosquitto",
+        "timescaledb",
+        "migrate",
+        "ingest",
+        "ingest-2",
+        "alerts",
+        "analytics",
+        "api",
+        "prometheus",
+        "grafana",
+        "doctor",
+        "simulator",
+    }
+    # Tools and the demo city start only when asked for.
+    assert services["doctor"]["profiles"] == ["tools"]
+    assert services["simulator"]["profiles"] == ["demo"]
+    assert all("profiles" not in s for n, s in services.items() if n not in ("doctor", "simulator"))
+
+
+def test_start_order_waits_for_health_or_completion(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        for target, condition in _depends_on(service).items():
+            # "service_started" would let a service start against a broker or database that is
+            # still initialising, and fail its first connection.
+            assert condition in ("service_healthy", "service_completed_successfully"), (
+                f"{name} waits for {target} only to start"
+            )
+    for name in ("alerts", "analytics", "api", "grafana"):
+        assert _depends_on(services[name])["migrate"] == "service_completed_successfully", name
+        assert _depends_on(services[name])["timescaledb"] == "service_healthy", name
+
+
+def test_long_running_services_have_health_limits_and_restarts(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    running = _long_running(services)
+    assert set(running) == set(services) - {"migrate", "doctor"}
+    for name, service in running.items():
+        assert service["restart"] == "unless-stopped", name
+        check = service.get("healthcheck") or {}
+        # The demo's simulator only publishes: nothing waits for it and it serves nothing.
+        if name != "simulator":
+            assert check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
+        limits = service.get("deploy", {}).get("resources", {}).get("limits", {})
+        assert float(limits.get("cpus", 0)) > 0, f"{name} has no CPU limit"
+        assert re.fullmatch(r"\d+[MG]", str(limits.get("memory", ""))), f"{name}: memory limit"
+
+
+def test_civicpulse_healthchecks_probe_their_metrics_port(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    defaults = Settings()
+    setting = {
+        "ingest": "ingest_metrics_port",
+        "alerts": "alerts_metrics_port",
+        "analytics": "analytics_metrics_port",
+    }
+    for name, service in _long_running(_civicpulse_services(services)).items():
+        command = service["command"]
+        if name == "simulator":
+            continue  # a publisher: nothing to scrape; ingest's metrics show what it sends
+        if command[0] == "api":
+            port = int(command[command.index("--port") + 1])
+        else:
+            field = setting[command[0]]
+            port = int(
+                _environment(service).get(f"CIVICPULSE_{field.upper()}", getattr(defaults, field))
+            )
+        probe = " ".join(service["healthcheck"]["test"])
+        assert f"http://127.0.0.1:{port}/metrics" in probe, (name, probe)
+        assert str(port) in [str(p) for p in service.get("expose", [])] or any(
+            f":{port}" in str(p) for p in service.get("ports", [])
+        ), f"{name} does not expose its metrics port {port}"
+
+
+def test_ingest_replicas_share_one_subscription(services: dict[str, dict[str, Any]]) -> None:
+    replicas = {n: s for n, s in services.items() if s.get("command") == ["ingest"]}
+    assert set(replicas) == {"ingest", "ingest-2"}
+    envs = [_environment(s) for s in replicas.values()]
+    client_ids = [env["CIVICPULSE_INGEST_CLIENT_ID"] for env in envs]
+    # A client id is a broker session: two replicas with one id take it from each other in turn.
+    assert len(set(client_ids)) == len(client_ids), client_ids
+    assert all(re.fullmatch(r"[a-z0-9-]+", c) for c in client_ids), client_ids
+    groups = {env.get("CIVICPULSE_INGEST_SHARE_GROUP") for env in envs}
+    assert len(groups) == 1 and None not in groups, groups
+
+
+def test_prometheus_scrapes_every_metrics_endpoint(services: dict[str, dict[str, Any]]) -> None:
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    wanted = set()
+    for name, service in _long_running(_civicpulse_services(services)).items():
+        for port in service.get("expose", []):
+            wanted.add(f"{name}:{port}")
+        if service["command"][0] == "api":
+            wanted.add(f"{name}:{service['command'][service['command'].index('--port') + 1]}")
+    assert wanted
+    assert wanted <= targets, f"not scraped: {sorted(wanted - targets)}"
+    assert {t.split(":")[0] for t in targets} <= set(services) | {"127.0.0.1"}
+    doctor = _environment(services["doctor"])["CIVICPULSE_METRICS_URLS"]
+    checked = {url.split("//")[1].split("/")[0] for url in re.findall(r"=(\S+?)(?:,|$)", doctor)}
+    assert checked == wanted, "doctor checks a different set of services than Prometheus scrapes"
+
+
+def test_grafana_is_provisioned_from_the_dashboards(services: dict[str, dict[str, Any]]) -> None:
+    grafana = services["grafana"]
+    mounts = {
+        _relative(v["source"]): v["target"]
+        for v in grafana["volumes"]
+        if isinstance(v, dict) and v.get("type") == "bind"
+    }
+    assert mounts["dashboards/provisioning"] == "/etc/grafana/provisioning"
+    providers = yaml.safe_load(
+        (GRAFANA_PROVISIONING / "dashboards" / "civicpulse.yaml").read_text(encoding="utf-8")
+    )["providers"]
+    for provider in providers:
+        # The provider's folder inside the container is where compose mounts the JSON.
+        path = provider["options"]["path"]
+        source = next(src for src, target in mounts.items() if target == path)
+        assert list((ROOT / source).glob("*.json")), f"{source} holds no dashboard"
+    env = _environment(grafana)
+    for file in GRAFANA_PROVISIONING.rglob("*.yaml"):
+        for name in re.findall(r"\$\{([A-Z0-9_]+)\}", file.read_text(encoding="utf-8")):
+            assert name in env, f"{file.name} reads ${{{name}}}, which compose does not set"
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env  # only the __FILE form: no inline secret
+    assert (
+        env["GF_SECURITY_ADMIN_PASSWORD__FILE"].removeprefix("/run/secrets/") in grafana["secrets"]
+    )
+
+
+def test_named_volumes_are_declared(compose: dict[str, Any]) -> None:
+    declared = set(compose["volumes"])
+    used = set()
+    for service in compose["services"].values():
+        for volume in service.get("volumes") or []:
+            source = volume.split(":", 1)[0] if isinstance(volume, str) else volume.get("source")
+            kind = "bind" if isinstance(volume, dict) and volume.get("type") == "bind" else None
+            if kind is None and source and not source.startswith((".", "/", "~")):
+                used.add(source)
+    assert used == declared, f"declared but unused or used but undeclared: {used ^ declared}"
+    for service, target in (
+        ("timescaledb", "/var/lib/postgresql/data"),
+        ("mosquitto", "/mosquitto/data"),
+        ("prometheus", "/prometheus"),
+        ("grafana", "/var/lib/grafana"),
+    ):
+        volumes = compose["services"][service]["volumes"]
+        assert any(isinstance(v, str) and v.endswith(f":{target}") for v in volumes), service
+
+
+def test_make_secrets_writes_every_variable_compose_needs(tmp_path: Path) -> None:
+    script = tmp_path / "deploy" / "make-secrets"
+    script.parent.mkdir()
+    shutil.copy(MAKE_SECRETS, script)
+    run = [str(script), "https://civicpulse.example.org"]
+    first = subprocess.run(run, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    env = dict(
+        line.split("=", 1)
+        for line in (tmp_path / ".env").read_text(encoding="utf-8").splitlines()
+        if line
+    )
+    needed = {m.group(1) for m in _INTERPOLATION.finditer(COMPOSE_FILE.read_text(encoding="utf-8"))}
+    assert set(env) == needed
+    assert env["PUBLIC_URL"] == "https://civicpulse.example.org"
+    passwords = [v for k, v in env.items() if k != "PUBLIC_URL"]
+    assert all(re.fullmatch(r"[0-9a-f]{64}", p) for p in passwords), passwords
+    assert len(set(passwords)) == len(passwords)
+    secrets = tmp_path / "deploy" / "secrets"
+    assert (secrets / "postgres_password").read_text() == env["POSTGRES_PASSWORD"]
+    assert re.fullmatch(r"[0-9a-f]{64}", (secrets / "grafana_admin_password").read_text())
+    assert (secrets.stat().st_mode & 0o777, (tmp_path / ".env").stat().st_mode & 0o777) == (
+        0o700,
+        0o600,
+    )
+    for name in ("postgres_password", "grafana_admin_password"):
+        path = f"deploy/secrets/{name}"
+        assert path in USER_CREATED
+    before = (tmp_path / ".env").read_text()
+    again = subprocess.run(run, capture_output=True, text=True, check=False)
+    assert again.returncode == 2
+    assert "exists; nothing was changed" in again.stderr
+    assert (tmp_path / ".env").read_text() == before
 
 
 def test_healthy_dependencies_have_healthchecks(services: dict[str, dict[str, Any]]) -> None:
@@ -222,14 +432,28 @@ def test_user_created_files_stay_out_of_the_image() -> None:
 
     for secret in (*USER_CREATED, ".env", ".venv/bin/python", ".git/config"):
         assert excluded(secret), f"{secret} would be sent to the Docker build"
-    for needed in ("pyproject.toml", "README.md", "civicpulse/cli.py", "ingest/service.py"):
-        assert not excluded(needed), f"{needed} is missing from the Docker build context"
+    copied = [
+        source
+        for keyword, rest in _instructions()
+        if keyword == "COPY"
+        for source in rest.split()[:-1]
+    ]
+    assert len(copied) >= 10
+    for needed in copied:
+        path = needed.rstrip("/")
+        if (ROOT / path).is_dir():
+            path = f"{path}/__init__.py"
+        assert not excluded(path), f"{needed} is missing from the Docker build context"
 
 
 def test_civicpulse_variables_are_settings(services: dict[str, dict[str, Any]]) -> None:
     known = {f"CIVICPULSE_{name.upper()}" for name in Settings.model_fields}
+    # Grafana's CIVICPULSE_GRAFANA_DB_* are read by its provisioning files, not by civicpulse.
     used = {
-        key for service in services.values() for key in _environment(service) if "CIVICPULSE" in key
+        key
+        for service in _civicpulse_services(services).values()
+        for key in _environment(service)
+        if "CIVICPULSE" in key
     }
     assert used, "compose sets no CIVICPULSE_* variables"
     assert used <= known, f"not settings: {sorted(used - known)}"
@@ -240,7 +464,7 @@ def test_service_urls_point_at_compose_services(services: dict[str, dict[str, An
     url = ingest["CIVICPULSE_MQTT_URL"]
     assert re.fullmatch(rf"mqtt://{INGEST_ACCOUNT}:\$\{{[^}}]+\}}@mosquitto:1883", url)
     timescaledb = _environment(services["timescaledb"])
-    for name in ("ingest", "migrate"):
+    for name in _civicpulse_services(services):
         url = _environment(services[name])["CIVICPULSE_DATABASE_URL"]
         user, database = timescaledb["POSTGRES_USER"], timescaledb["POSTGRES_DB"]
         assert re.fullmatch(rf"postgresql://{user}:\$\{{[^}}]+\}}@timescaledb:5432/{database}", url)
@@ -252,9 +476,15 @@ def test_commands_are_civicpulse_commands(services: dict[str, dict[str, Any]]) -
     parser = build_parser()
     assert services["migrate"]["command"] == ["db", "migrate"]
     assert services["ingest"]["command"] == ["ingest"]
-    for name in ("migrate", "ingest"):
-        args = parser.parse_args(services[name]["command"])
-        assert hasattr(args, "run"), f"{name}: {services[name]['command']} is not a command"
+    commands = {name: s["command"] for name, s in _civicpulse_services(services).items()}
+    assert set(commands) == set(services) - {"mosquitto", "timescaledb", "prometheus", "grafana"}
+    for name, command in commands.items():
+        args = parser.parse_args(command)
+        assert hasattr(args, "run"), f"{name}: {command} is not a command"
+        assert args.run.__name__ != "_no_action", f"{name}: {command} runs nothing"
+    # Every CivicPulse service runs the one image compose builds (and tags with a version).
+    images = {s["image"] for s in _civicpulse_services(services).values()}
+    assert len(images) == 1, images
 
 
 def test_no_default_passwords(compose: dict[str, Any]) -> None:
@@ -449,6 +679,7 @@ def test_acl_lets_ingest_read_and_devices_write_only_their_own_topics() -> None:
         ("read", STATUS_FILTER),
         ("read", DROPPED_TOPIC),
         ("read", UPTIME_TOPIC),
+        ("write", INGEST_STOPPING_TOPIC),  # its barrier before disconnecting, nothing else
     }
     # The queue probe writes only under its own root, never a device topic.
     assert rules[DOCTOR_ACCOUNT] == {("read", "$SYS/#"), ("readwrite", f"{PROBE_ROOT}/#")}

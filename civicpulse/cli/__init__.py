@@ -24,6 +24,7 @@ from civicpulse.cli import (
     analytics,
     api,
     broker,
+    dashboards,
     db,
     demo,
     doctor,
@@ -32,11 +33,14 @@ from civicpulse.cli import (
     registry,
     services,
     simulate,
+    up,
 )
+from civicpulse.cli.logs import configure
 from civicpulse.errors import CivicPulseError, ConfigError
 from civicpulse.settings import Settings, load_settings
 
 COMMAND_GROUPS = (
+    up,
     demo,
     ingest,
     db,
@@ -49,6 +53,7 @@ COMMAND_GROUPS = (
     alerts,
     analytics,
     api,
+    dashboards,
 )
 
 
@@ -61,7 +66,7 @@ class Stopped(KeyboardInterrupt):
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
-    # Say it at once: unwinding may take a moment (ingest commits what it holds, embedded
+    # Say it at once: unwinding may take a moment (ingest commits the batch it is writing, embedded
     # servers shut down), and silence looks like a hang.
     name = signal.Signals(signum).name
     print(f"civicpulse: {name}: stopping what this command started…", file=sys.stderr, flush=True)
@@ -111,7 +116,7 @@ def _configure_logging(args: argparse.Namespace, settings: Settings) -> None:
     # A command whose output is a report (the demo) logs only problems unless asked for more.
     if getattr(args, "quiet_logs", False) and not args.log_level:
         level = max(level, logging.WARNING)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure(level, settings.log_format)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,9 +1,11 @@
 """``civicpulse doctor``: what CivicPulse connects to, and whether anything is losing data.
 
-It reports the database (versions, storage mode, schema current and matching the plugins), the
-broker (versions, the MQTT version CivicPulse is set to speak), the messages the broker dropped
-since ingest last looked, and with ``--probe-queue`` how much the broker keeps for an offline
-session. Exit status 1 when anything needs attention.
+It reports the database (versions, storage mode, schema current and matching the plugins,
+TimescaleDB's background jobs), the broker (versions, the MQTT version CivicPulse is set to
+speak), the messages the broker dropped since ingest last looked, each service's metrics endpoint
+(``CIVICPULSE_METRICS_URLS`` or ``--metrics``), and with ``--probe-queue`` how much the broker
+keeps for an offline session. Without any URL configured it checks the platform a running
+``civicpulse up`` recorded. Exit status 1 when anything needs attention.
 """
 
 from __future__ import annotations
@@ -13,18 +15,25 @@ import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from paho.mqtt.enums import MQTTProtocolVersion
 
+from civicpulse.cli.doctor_services import (
+    SETTING,
+    check_endpoints,
+    parse_endpoints,
+    timescaledb_jobs,
+)
 from civicpulse.errors import BrokerError, CivicPulseError
 from civicpulse.mqtt.client import BrokerAddress, make_client, stop_loop
 from civicpulse.settings import Settings
 from ingest.drops import DropRecord, account, parse_uptime
 from ingest.service import drops_key
 from storage import meta
-from storage.connection import connect, server_info
+from storage.connection import Mode, connect, server_info
 from storage.migrate import schema_drift
 from storage.migrations import MIGRATIONS
 
@@ -51,11 +60,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--probe-url",
         help="broker URL of an account allowed on civicpulse/probe/# (default CIVICPULSE_MQTT_URL)",
     )
+    p.add_argument(
+        "--metrics",
+        action="append",
+        metavar="NAME=URL",
+        help=f"a service's metrics endpoint to check (repeatable; default {SETTING})",
+    )
     p.set_defaults(run=_doctor)
 
 
 def _doctor(settings: Settings, args: argparse.Namespace) -> int:
-    report = asyncio.run(diagnose(settings))
+    settings, endpoints, note = _targets(settings, args.metrics)
+    report = asyncio.run(diagnose(settings, endpoints))
+    if note:
+        report.lines.insert(0, note)
     if args.probe_queue:
         _probe(report, settings, args.probe_url or settings.mqtt_url, args.probe_messages)
     print(report.text())
@@ -87,7 +105,39 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-async def diagnose(settings: Settings) -> Report:
+def _targets(
+    settings: Settings, metrics: list[str] | None
+) -> tuple[Settings, dict[str, str], str | None]:
+    """The settings and endpoints to check: configured, or those of a running `civicpulse up`."""
+    from civicpulse.cli.up_plan import read_record
+
+    endpoints = (
+        parse_endpoints(",".join(metrics), "--metrics")
+        if metrics
+        else parse_endpoints(settings.metrics_urls)
+    )
+    record = read_record(settings)
+    if record is None:
+        return settings, endpoints, None
+    note = None
+    if settings.database_url is None and settings.mqtt_url is None:
+        exported = dict(
+            str(line).removeprefix("export ").split("=", 1) for line in record.get("exports", [])
+        )
+        settings = settings.model_copy(
+            update={
+                "database_url": exported.get("CIVICPULSE_DATABASE_URL"),
+                "mqtt_url": exported.get("CIVICPULSE_MQTT_URL"),
+                "mqtt_protocol": exported.get("CIVICPULSE_MQTT_PROTOCOL", "5"),
+            }
+        )
+        note = f"checking the platform `civicpulse up` (pid {record['pid']}) runs"
+    if not endpoints:
+        endpoints = {str(k): str(v) for k, v in dict(record.get("metrics", {})).items()}
+    return settings, endpoints, note
+
+
+async def diagnose(settings: Settings, endpoints: dict[str, str] | None = None) -> Report:
     report = Report()
     if settings.mqtt_url is None:
         report.problems.append("CIVICPULSE_MQTT_URL is not set")
@@ -97,6 +147,9 @@ async def diagnose(settings: Settings) -> Report:
         report.problems.append("CIVICPULSE_DATABASE_URL is not set")
     else:
         await _database(report, settings.database_url, settings.mqtt_url)
+    found = await asyncio.to_thread(check_endpoints, endpoints or {})
+    report.lines += found.lines
+    report.problems += found.problems
     return report
 
 
@@ -133,6 +186,12 @@ async def _database(report: Report, url: str, mqtt_url: str | None) -> None:
             counts = await cur.fetchone()
             if counts:
                 report.lines.append(f"  devices registered: {counts[0]}; quarantined: {counts[1]}")
+            if info.mode is Mode.TIMESCALEDB:
+                jobs = await timescaledb_jobs(conn, now=datetime.now(UTC))
+                report.lines += jobs.lines
+                report.problems += jobs.problems
+            else:
+                report.lines.append("  rollups maintained by ingest (no background jobs)")
             if mqtt_url is not None:
                 await _drops_since_ingest(report, conn, mqtt_url)
     except CivicPulseError as error:
