@@ -10,7 +10,7 @@ the difference of differences; what matters is that both arms get the same one.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -62,11 +62,21 @@ def _month_days(day: date) -> int:
 
 
 async def assign_households(
-    conn: Conn, programme: Programme, baseline: Period, *, seed: int
+    conn: Conn,
+    programme: Programme,
+    baseline: Period,
+    *,
+    seed: int,
+    only: Collection[str] | None = None,
 ) -> int:
     """Assign every household not yet in the trial, balanced within strata of heating fuel,
-    property type and baseline use quartile. Returns how many were assigned now."""
+    property type and baseline use quartile. Returns how many were assigned now.
+
+    ``only``: the household ids to assign (a pilot in part of the area), so that the split
+    does not depend on who else is registered."""
     households = await energy.households(conn)
+    if only is not None:
+        households = [h for h in households if h.household_id in only]
     inputs = await gather(conn, households, baseline, calorific_value=39.5)
     stratum = strata(
         [h.heating_fuel or "?" for h in households],

@@ -9,6 +9,7 @@ period, replaced when the period is run again.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -19,6 +20,8 @@ from psycopg.types.json import Jsonb
 
 from storage.connection import Conn
 from storage.errors import storage_operation
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +64,8 @@ class NudgeRow:
 
 @storage_operation("read households")
 async def households(conn: Conn) -> list[Household]:
-    """Every smart meter with a consent level (no consent: not in the programme), and its
-    household's attributes and zones."""
+    """Every household with a consenting smart meter (no consent: not in the programme), its
+    attributes and zones; a household is compared on one meter (its first by device id)."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT d.device_id, coalesce(d.attributes->>'household_id', d.device_id) AS household_id,"
@@ -75,7 +78,21 @@ async def households(conn: Conn) -> list[Household]:
             " ORDER BY d.device_id"
         )
         rows = await cur.fetchall()
-    return [Household(**{**r, "zones": tuple(r["zones"])}) for r in rows]
+    found: dict[str, Household] = {}
+    shared: list[str] = []
+    for r in rows:
+        if r["household_id"] in found:  # a home is compared once, on its first meter
+            shared.append(f"{r['device_id']} (with {found[r['household_id']].device_id})")
+            continue
+        found[r["household_id"]] = Household(**{**r, "zones": tuple(r["zones"])})
+    if shared:
+        logger.warning(
+            "left out of the comparison, sharing a household_id with another meter: %d"
+            " (e.g. %s); give each home's meter its own household_id",
+            len(shared),
+            ", ".join(shared[:3]),
+        )
+    return list(found.values())
 
 
 @storage_operation("read daily weather")

@@ -55,6 +55,19 @@ async def upsert(conn: Conn, devices: Iterable[Device]) -> int:
     return len(devices)
 
 
+@storage_operation("withdraw consent")
+async def withdraw_consent(conn: Conn, device_ids: Sequence[str]) -> int:
+    """Households withdraw their consent: their meters' readings leave the consent views and
+    the households leave every energy programme at its next run, as peers too. Returns how
+    many meters had a consent to withdraw."""
+    cur = await conn.execute(
+        "UPDATE devices SET consent = NULL, updated_at = now()"
+        " WHERE device_type = 'smart_meter' AND consent IS NOT NULL AND device_id = ANY(%s)",
+        (list(device_ids),),
+    )
+    return max(cur.rowcount, 0)
+
+
 @storage_operation("import zones")
 async def upsert_zones(conn: Conn, zones: Iterable[Zone]) -> int:
     """Insert or update zones, then reassign every located device by geometry."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from storage.migrations import MIGRATIONS
+from tests.analytics.homes import last_month
 from tests.cli_harness import civicpulse
 
 
@@ -60,6 +62,17 @@ def test_devices_add_import_list(db: str, tmp_path: Path, prefix: str) -> None:
     exported = civicpulse("devices", "export", env=env).stdout
     assert f"{prefix}-m,smart_meter,,,,,,,,daily," in exported
     assert "residents" in exported
+    # The household withdraws its consent; asked again (or for a device without one), no change.
+    withdrawn = civicpulse("devices", "withdraw", f"{prefix}-m", f"{prefix}-bay", env=env)
+    assert withdrawn.returncode == 0, withdrawn.stderr
+    assert "consent withdrawn for 1 of 2 meters" in withdrawn.stdout
+    assert (
+        "consent withdrawn for 0 of 1"
+        in civicpulse("devices", "withdraw", f"{prefix}-m", env=env).stdout
+    )
+    with psycopg.connect(db) as conn:
+        row = conn.execute("SELECT consent FROM devices WHERE device_id = %s", (f"{prefix}-m",))
+        assert row.fetchone() == (None,)
 
 
 @pytest.mark.parametrize(
@@ -166,5 +179,29 @@ def test_demo_against_configured_services(db: str, mqtt_url: str) -> None:
     assert "Hampstead Town: no pollution alert; the officer is told about the sensor" in out
     assert "nitrogen dioxide: stuck" in out and "ozone: stuck" in out
     assert "then clears, once: Cleared: ward-camden-square is back to normal" in out
-    assert "live availability: Demo Street: 1 free, 1 occupied, 1 unknown" in out
-    assert "the civil enforcement officer is told, once: Bay D0 on Demo Street" in out
+    assert re.search(r"live availability: Demo Street \d{6}: 1 free, 1 occupied, 1 unknown", out)
+    assert re.search(r"the civil enforcement officer is told, once: Bay D0 on Demo Street \d{6} ", out)
+    # The energy tour: last month's reports for 2,000 simulated households, one read as its
+    # resident reads it (by SMTP), one withheld, a consent withdrawal, the trial's estimate.
+    post = last_month()
+    assert "home energy reports: 2,000 households of the simulated city" in out
+    nudged = re.search(rf"{post.label()} compared: ([\d,]+) of 2,000 households nudged", out)
+    assert nudged is not None and 1000 < int(nudged[1].replace(",", "")) < 2000, out
+    resident = re.search(r"the report, as (home-demo\d+@example.org) reads it", out)
+    assert resident is not None, out
+    assert f"    To: {resident[1]}\n    Subject: Your home energy report for {post.label()}" in out
+    assert f"    | Your home energy report for {post.label()}\n" in out
+    assert "    | Similar homes near you used " in out
+    assert re.search(r"withheld for \S+, a .+: too few similar homes: \d within 2 km", out)
+    found = re.search(r"\(95% CI ([+-][\d.]+)% to ([+-][\d.]+)%\)", out)
+    assert found is not None and float(found[1]) <= -3.0 <= float(found[2]), out
+    assert "the interval covers the injected -3.0%, and excludes zero" in out
+    assert re.search(
+        r"household (\S+) withdraws its consent .+ it was one of the similar homes", out
+    )
+    assert re.search(
+        r"run again: it has no report; those \d+ are each compared with one home fewer, their"
+        r" averages exactly the old ones without its [\d,]+ kWh; the other [\d,]+ households'"
+        " figures are unchanged",
+        out,
+    ), out

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import threading
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import orjson
 import psycopg
 
-from civicpulse.cli.demo_alerts import alerts_tour
+from civicpulse.cli.demo_alerts import Publish, alerts_tour
+from civicpulse.cli.demo_energy import energy_tour
 from civicpulse.cli.services import services
 from civicpulse.embedded.mail import mail_catcher
 from civicpulse.settings import Settings
 from devices.contract import status_topic, telemetry_topic
-from devices.registry import validate
+from devices.registry import Device, validate
 from devices.sample_city import build
 from devices.types import DEVICE_TYPES
 from ingest.service import Ingest, IngestConfig
@@ -55,6 +58,14 @@ def run_demo(settings: Settings, *, devices: int, rounds: int) -> int:
         )
 
 
+def _prefixed(device: Device, prefix: str) -> Device:
+    """``device`` with its id (and its household's, for a meter) prefixed."""
+    attributes = dict(device.attributes)
+    if "household_id" in attributes:
+        attributes["household_id"] = f"{prefix}{attributes['household_id']}"
+    return dataclasses.replace(device, device_id=prefix + device.device_id, attributes=attributes)
+
+
 async def _tour(
     database_url: str,
     mqtt_url: str,
@@ -71,7 +82,7 @@ async def _tour(
     city = build(homes=per_type, bays=per_type, monitors=per_type)
     order = {"air_quality": 0, "parking_bay": 1, "smart_meter": 2}
     registered = [
-        validate(dataclasses.replace(d, device_id=f"demo{run_id}-{d.device_id}"), DEVICE_TYPES)
+        validate(_prefixed(d, f"demo{run_id}-"), DEVICE_TYPES)
         for d in sorted(city.devices, key=lambda d: order.get(d.device_type, 3))
         if d.device_type in order
     ]
@@ -195,18 +206,41 @@ async def _tour(
     if extra:
         print(f"\n(ingest also stored {extra} retained status messages already on the broker)")
     print("\nevery message committed before its ack")
-    return 0 if await _tours(database_url, mqtt_url, protocol, run_id) else 1
+    return 0 if await _tours(database_url, mqtt_url, protocol, run_id, settings.public_url) else 1
 
 
 async def _tours(
-    database_url: str, mqtt_url: str, protocol: Literal["5", "3.1.1"], run_id: str
+    database_url: str,
+    mqtt_url: str,
+    protocol: Literal["5", "3.1.1"],
+    run_id: str,
+    public_url: str,
 ) -> bool:
-    """What the platform does with the data: alerts (and their emails, caught locally)."""
+    """What the platform does with the data: alerts, home energy reports (and their emails,
+    caught locally)."""
+    async with ingesting(database_url, mqtt_url, protocol, f"demo-{run_id}-tours") as publish:
+        if publish is None:
+            print("ingest could not connect to the broker")
+            return False
+        with mail_catcher() as mail:
+            return await alerts_tour(
+                database_url, publish, f"demo{run_id}-", mail
+            ) and await energy_tour(
+                database_url, publish, f"demo{run_id}", mail, public_url=public_url
+            )
+
+
+@contextlib.asynccontextmanager
+async def ingesting(
+    database_url: str, mqtt_url: str, protocol: Literal["5", "3.1.1"], name: str
+) -> AsyncIterator[Publish | None]:
+    """An ingest in this process for the block, and a ``publish`` that returns once ingest has
+    committed (and acknowledged) what it sent; ``None`` if ingest could not connect."""
     ingest = Ingest(
         IngestConfig(
             database_url=database_url,
             mqtt_url=mqtt_url,
-            client_id=f"civicpulse-demo-{run_id}-tours",
+            client_id=f"civicpulse-{name}",
             session_expiry=600,
             protocol=protocol,
         )
@@ -214,21 +248,14 @@ async def _tours(
     task = asyncio.create_task(ingest.run())
 
     async def publish(messages: list[tuple[str, bytes]]) -> None:
-        """Publish over MQTT and return once ingest has committed (and acknowledged) them."""
         before = ingest.metrics.messages_acked
-        sent = await asyncio.to_thread(
-            publish_all, mqtt_url, messages, client_id=f"demo-tour-{run_id}"
-        )
+        sent = await asyncio.to_thread(publish_all, mqtt_url, messages, client_id=f"{name}-sim")
         deadline = time.monotonic() + 60
         while ingest.metrics.messages_acked < before + sent and time.monotonic() < deadline:  # noqa: ASYNC110 (counters, not events)
             await asyncio.sleep(0.05)
 
     try:
-        if not await ingest.wait_ready(30):
-            print("ingest could not connect to the broker")
-            return False
-        with mail_catcher() as mail:
-            return await alerts_tour(database_url, publish, f"demo{run_id}-", mail)
+        yield publish if await ingest.wait_ready(30) else None
     finally:
         ingest.stop()
         await task

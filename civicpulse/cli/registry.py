@@ -21,6 +21,7 @@ from storage.registry import (
     list_zones,
     upsert,
     upsert_zones,
+    withdraw_consent,
     zone_counts,
     zones_of,
 )
@@ -57,6 +58,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = devices.add_parser("list", help="list registered devices")
     p.add_argument("--zone", help="only devices in this zone")
     p.set_defaults(run=_list)
+    p = devices.add_parser(
+        "withdraw", help="households withdraw consent: their meters leave every comparison"
+    )
+    p.add_argument("device_id", nargs="+", help="the households' smart meters")
+    p.set_defaults(run=_withdraw)
     p = devices.add_parser("types", help="the device types and their fields")
     p.set_defaults(run=_types)
     p = devices.add_parser("health", help="liveness, completeness, battery and signal per device")
@@ -122,6 +128,19 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
 
     asyncio.run(run())
     print(f"registered {device.device_id} ({device.device_type})")
+    return 0
+
+
+def _withdraw(settings: Settings, args: argparse.Namespace) -> int:
+    async def run() -> int:
+        async with await connect(settings.require_database_url(), autocommit=True) as conn:
+            return await withdraw_consent(conn, args.device_id)
+
+    changed = asyncio.run(run())
+    print(
+        f"consent withdrawn for {changed} of {len(args.device_id)} meters; from the next run"
+        " their households are in no report and no one's similar homes"
+    )
     return 0
 
 

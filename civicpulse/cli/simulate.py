@@ -114,7 +114,9 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
     devices: list[CityDevice] | None = None
     if args.from_registry:
         registered = asyncio.run(_registered(settings.require_database_url()))
-        devices = [device_from_record(_record(d)) for d in registered if d.latitude is not None]
+        devices = [
+            device_from_record(registry_record(d)) for d in registered if d.latitude is not None
+        ]
         if not devices:
             raise ConfigError("--from-registry", "no registered device has a location")
     treatment = _treatment(settings, args, scenario.time.timezone)
@@ -123,7 +125,7 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
         print(_treated(plan, treatment, args.treatment))
 
     def register(plan: Plan) -> None:
-        asyncio.run(_register(settings.require_database_url(), plan.devices))
+        asyncio.run(register_fleet(settings.require_database_url(), plan.devices))
 
     report = run_simulation(
         plan,
@@ -203,7 +205,7 @@ def _treated(plan: Plan, treatment: Treatment, programme_id: str) -> str:
     )
 
 
-def _record(device: Device) -> dict[str, Any]:
+def registry_record(device: Device) -> dict[str, Any]:
     """A registry device as the simulator's record: consent and ids go into its attributes."""
     attributes = dict(device.attributes)
     if device.device_type == "smart_meter":
@@ -227,7 +229,7 @@ async def _registered(url: str) -> list[Device]:
         return await list_devices(conn)
 
 
-async def _register(url: str, devices: Any) -> None:
+async def register_fleet(url: str, devices: Any) -> None:
     records = []
     for d in devices:
         record = d.record()
