@@ -17,7 +17,6 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import openapi, pages, problems
-from api.access_log import AccessLog
 from api.auth import caller
 from api.config import ApiConfig
 from api.database import open_reader, open_writer
@@ -113,8 +112,7 @@ def create_app(config: ApiConfig, *, types: Mapping[str, DeviceType] = DEVICE_TY
             max_age=600,
         )
     app.add_middleware(BodyLimit)
-    app.add_middleware(AccessLog)
-    install_metrics(app)  # outermost: times everything; serves /metrics
+    install_metrics(app)  # outermost: times and logs everything; serves /metrics
 
     def schema() -> dict[str, Any]:
         return openapi.document(app)

@@ -1,4 +1,5 @@
-"""The API's Prometheus metrics, at ``GET /metrics`` (outside ``/v1`` and the OpenAPI document).
+"""What the API records of each request: Prometheus metrics at ``GET /metrics`` (outside ``/v1``
+and the OpenAPI document) and one access-log line (logger ``api.access``).
 
 Requests are counted by method, route *template* and status, and timed by method and template:
 templates keep the number of series bounded and keep tokens in paths out of the metrics, as the
@@ -6,10 +7,16 @@ access log does. With several uvicorn workers each is a process of its own; ``ci
 then gives ``prometheus-client`` a fresh multiprocess directory (``PROMETHEUS_MULTIPROC_DIR``,
 read by the library itself when it is imported), and a scrape answered by any worker reports the
 sum over all of them. Keep ``/metrics`` off the public internet at the reverse proxy.
+
+The log line holds nothing secret or personal: method, the route's template, status, duration
+and the caller's safe subject (``key:12``, ``oidc:<digest>``, ``anonymous``); never query
+strings, headers (keys, tokens), bodies (contact details) or client addresses. The server's own
+access log is off (``civicpulse api``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -26,6 +33,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+access_logger = logging.getLogger("api.access")
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 PREFIX = "/v1"
@@ -44,7 +53,7 @@ SECONDS = Histogram(
 
 
 class RequestMetrics:
-    """ASGI middleware counting and timing every HTTP request."""
+    """ASGI middleware counting, timing and logging every HTTP request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -65,9 +74,20 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, sending)
         finally:
+            seconds = time.perf_counter() - began
             method, route = str(scope.get("method", "")), template(scope)
             REQUESTS.labels(method, route, str(status)).inc()
-            SECONDS.labels(method, route).observe(time.perf_counter() - began)
+            SECONDS.labels(method, route).observe(seconds)
+            state = scope.get("state") or {}
+            principal = state.get("principal") if isinstance(state, dict) else None
+            access_logger.info(
+                "%s %s %d %.1fms %s",
+                method,
+                route,
+                status,
+                seconds * 1000,
+                getattr(principal, "subject", "-"),
+            )
 
 
 def template(scope: Scope) -> str:
@@ -91,6 +111,6 @@ async def metrics(_request: Request) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    """Count ``app``'s requests and serve them at ``/metrics``."""
+    """Count, time and log ``app``'s requests, and serve the counts at ``/metrics``."""
     app.add_middleware(RequestMetrics)
     app.add_route("/metrics", metrics, include_in_schema=False)

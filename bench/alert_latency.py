@@ -47,7 +47,7 @@ from bench.broker import BenchBroker
 from bench.cpu import CpuMeter, machine_busy, process_cpu, processes_cpu, tree
 from bench.database import BenchDatabase
 from bench.pipelines import scrape
-from bench.procs import REPO
+from bench.procs import REPO, interrupt_on_sigterm
 from bench.profile import summarise
 from bench.webhook_sink import WebhookSink
 from civicpulse.embedded import free_port
@@ -171,6 +171,7 @@ class Stack:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    interrupt_on_sigterm()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
     stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
     workdir = Path(tempfile.mkdtemp(prefix=f"civicpulse-alert-bench-{stamp}-"))

@@ -31,7 +31,7 @@ import psycopg
 from bench.database import BenchDatabase
 from bench.nudge_population import HISTORY_DAYS, Population, existing, migrate, populate
 from bench.nudge_report import NudgeResults
-from bench.procs import REPO
+from bench.procs import REPO, interrupt_on_sigterm
 
 logger = logging.getLogger("bench")
 
@@ -97,6 +97,7 @@ def _month_after(first: date) -> date:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    interrupt_on_sigterm()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
     today = datetime.now(UTC).date()
     stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")

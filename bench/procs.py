@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -12,6 +13,17 @@ from typing import IO
 
 REPO = Path(__file__).resolve().parents[1]
 """The repository root: child processes run ``python -m bench.…`` from here."""
+
+
+def interrupt_on_sigterm() -> None:
+    """Make SIGTERM unwind like Ctrl-C, so that a benchmark stopped by ``kill`` or a timeout
+    runs its ``finally`` blocks and stops the brokers, ingest and simulators it started (they
+    run in sessions of their own and would otherwise outlive it)."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def rss_bytes(pid: int) -> int | None:

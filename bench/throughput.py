@@ -32,7 +32,7 @@ import psycopg
 
 from bench import ceilings, pipelines, workload
 from bench.database import BenchDatabase
-from bench.procs import REPO
+from bench.procs import REPO, interrupt_on_sigterm
 from bench.profile import summarise
 from bench.report import Results
 
@@ -92,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    interrupt_on_sigterm()
     args.ingest_env = _settings(parser, args.ingest_env)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
     if args.messages < 4 * args.devices:

@@ -11,17 +11,13 @@ they are a resume point (the API's live alert streams use them as Server-Sent Ev
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
 import orjson
 
-from civicpulse.errors import StorageError
-from storage.connection import Conn, connect
-from storage.errors import translated
-from storage.feed import Gap
+from storage.connection import Conn
+from storage.feed import Listener
 
 logger = logging.getLogger(__name__)
 
@@ -61,50 +57,10 @@ async def notify(conn: Conn, event_id: int, alert_id: int, zone_id: str | None) 
     )
 
 
-class AlertFeed:
-    """Listens to the alert feed on a connection of its own, like :class:`storage.feed.Feed`:
-    :meth:`get` returns :class:`AlertNotice` items as they commit, and a :class:`Gap` first and
-    after every reconnect (then read :func:`storage.alerts.events_after`)."""
+class AlertFeed(Listener[AlertNotice]):
+    """The alert feed, like :class:`storage.feed.Feed`: :class:`AlertNotice` items as they
+    commit, and a :class:`Gap` first and after every reconnect (then read
+    :func:`storage.alerts.events_after`)."""
 
     def __init__(self, database_url: str) -> None:
-        self._url = database_url
-        self._conn: Conn | None = None
-        self._queue: asyncio.Queue[AlertNotice | Gap | StorageError] = asyncio.Queue()
-        self._pump: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Connect and listen (again, after a failure); a :class:`Gap` comes first."""
-        await self.close()
-        self._conn = await connect(self._url, autocommit=True)
-        async with translated("listen to the alert feed"):
-            await self._conn.execute(f"LISTEN {ALERT_CHANNEL}")
-        self._queue.put_nowait(Gap("started listening"))
-        self._pump = asyncio.create_task(self._run(self._conn))
-
-    async def _run(self, conn: Conn) -> None:
-        try:
-            async with translated("read the alert feed"):
-                async for notify in conn.notifies():
-                    notice = parse_notice(notify.payload)
-                    if notice is not None:
-                        self._queue.put_nowait(notice)
-        except StorageError as error:
-            self._queue.put_nowait(error)
-
-    async def get(self) -> AlertNotice | Gap:
-        """The next notice; raises :class:`StorageError` when the connection failed (call
-        :meth:`start` to listen again)."""
-        item = await self._queue.get()
-        if isinstance(item, StorageError):
-            raise item
-        return item
-
-    async def close(self) -> None:
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
-            self._pump = None
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        super().__init__(database_url, ALERT_CHANNEL, parse_notice, "the alert feed")

@@ -15,17 +15,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 import orjson
+from psycopg import sql
 
 from civicpulse.errors import StorageError
 from storage.connection import Conn, connect
 from storage.errors import translated
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 FEED_CHANNEL = "civicpulse_changes"
 STATUS_CHANGES = "status"
@@ -84,42 +88,48 @@ def parse_payload(payload: str) -> Change | None:
         return None
 
 
-class Feed:
-    """Listens to the change feed on a connection of its own.
+class Listener(Generic[T]):
+    """Listens to one NOTIFY channel on a connection of its own.
 
-    :meth:`get` returns :class:`Change` items as they commit, and a :class:`Gap` first and
+    :meth:`get` returns the parsed notifications as they commit, and a :class:`Gap` first and
     after every reconnect (the listener cannot know what it missed while not listening). A
     pump task moves notifications into a queue, so that a consumer may wait with a timeout, or
-    on other things too, without losing any.
+    on other things too, without losing any. Unreadable payloads (``parse`` returns None) are
+    skipped.
     """
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(
+        self, database_url: str, channel: str, parse: Callable[[str], T | None], what: str
+    ) -> None:
         self._url = database_url
+        self._channel = channel
+        self._parse = parse
+        self._what = what
         self._conn: Conn | None = None
-        self._queue: asyncio.Queue[Change | Gap | StorageError] = asyncio.Queue()
+        self._queue: asyncio.Queue[T | Gap | StorageError] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect and listen (again, after a failure); a :class:`Gap` comes first."""
         await self.close()
         self._conn = await connect(self._url, autocommit=True)
-        async with translated("listen to the change feed"):
-            await self._conn.execute(f"LISTEN {FEED_CHANNEL}")
+        async with translated(f"listen to {self._what}"):
+            await self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
         self._queue.put_nowait(Gap("started listening"))
         self._pump = asyncio.create_task(self._run(self._conn))
 
     async def _run(self, conn: Conn) -> None:
         try:
-            async with translated("read the change feed"):
+            async with translated(f"read {self._what}"):
                 async for notify in conn.notifies():
-                    change = parse_payload(notify.payload)
-                    if change is not None:
-                        self._queue.put_nowait(change)
+                    item = self._parse(notify.payload)
+                    if item is not None:
+                        self._queue.put_nowait(item)
         except StorageError as error:
             self._queue.put_nowait(error)
 
-    async def get(self) -> Change | Gap:
-        """The next change; raises :class:`StorageError` when the connection failed (call
+    async def get(self) -> T | Gap:
+        """The next item; raises :class:`StorageError` when the connection failed (call
         :meth:`start` to listen again)."""
         item = await self._queue.get()
         if isinstance(item, StorageError):
@@ -138,3 +148,10 @@ class Feed:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+
+
+class Feed(Listener[Change]):
+    """The change feed: a :class:`Change` for every committed batch of readings or statuses."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__(database_url, FEED_CHANNEL, parse_payload, "the change feed")

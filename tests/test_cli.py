@@ -180,7 +180,9 @@ def test_demo_against_configured_services(db: str, mqtt_url: str) -> None:
     assert "nitrogen dioxide: stuck" in out and "ozone: stuck" in out
     assert "then clears, once: Cleared: ward-camden-square is back to normal" in out
     assert re.search(r"live availability: Demo Street \d{6}: 1 free, 1 occupied, 1 unknown", out)
-    assert re.search(r"the civil enforcement officer is told, once: Bay D0 on Demo Street \d{6} ", out)
+    assert re.search(
+        r"the civil enforcement officer is told, once: Bay D0 on Demo Street \d{6} ", out
+    )
     # The energy tour: last month's reports for 2,000 simulated households, one read as its
     # resident reads it (by SMTP), one withheld, a consent withdrawal, the trial's estimate.
     post = last_month()

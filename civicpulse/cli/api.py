@@ -109,7 +109,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             workers=args.workers,
             proxy_headers=True,
             forwarded_allow_ips=settings.api_trusted_proxies,
-            access_log=False,  # api.access_log logs requests without tokens in paths
+            access_log=False,  # api.metrics logs requests without tokens in paths
             log_config=None,
             server_header=False,
             # Live streams never end on their own: cut them 10 s into a shutdown (clients

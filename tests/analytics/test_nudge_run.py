@@ -104,7 +104,10 @@ async def test_a_second_meter_claiming_a_household_is_left_out_and_said(
     rows = await energy.nudges(aconn, PROGRAMME.programme_id, period_start=period.start)
     [row] = [r for r in rows if r["household_id"] == "hh-m-03"]
     assert row["device_id"] == "m-03" and row["peers"] == 11
-    assert "sharing a household_id with another meter: 1" in caplog.text and "m-03-again" in caplog.text
+    assert (
+        "sharing a household_id with another meter: 1" in caplog.text
+        and "m-03-again" in caplog.text
+    )
 
 
 def test_periods() -> None:

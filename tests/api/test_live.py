@@ -215,7 +215,7 @@ async def test_a_lost_change_feed_resets_every_client(db: str, prefix: str) -> N
         with psycopg.connect(db, autocommit=True) as conn:
             cut = conn.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND query = 'LISTEN civicpulse_changes'"
+                " WHERE datname = current_database() AND query = 'LISTEN \"civicpulse_changes\"'"
             ).fetchone()
         assert cut == (1,)
         # A change committed while the hub is not listening: nobody announces it to the hub.
