@@ -88,6 +88,10 @@ class MqttSource:
         self._signalled = False
         self._sys: dict[str, bytes] = {}
         self._sys_new = False
+        self._uptimes = 0
+        """Uptime samples received: Mosquitto publishes its dropped count only once it is not
+        zero (retained, so a subscriber gets it with the first uptime); after a second uptime
+        sample with no dropped count, the count is zero."""
         self.connects = 0
         self.failed_attempts = 0
         self._attempt_started: float | None = None
@@ -213,6 +217,8 @@ class MqttSource:
                 return None
             self._sys_new = False
             dropped, uptime = self._sys.get(DROPPED_TOPIC), self._sys.get(UPTIME_TOPIC)
+            if dropped is None and self._uptimes >= 2 and uptime and uptime.endswith(b"seconds"):
+                dropped = b"0"  # Mosquitto's ("N seconds"): none dropped since it started
         if dropped is None or uptime is None:
             return None
         seconds = parse_uptime(uptime.decode(errors="replace"))
@@ -396,6 +402,7 @@ class MqttSource:
             with self._lock:
                 self._sys[topic] = bytes(message.payload)
                 self._sys_new = True
+                self._uptimes += topic == UPTIME_TOPIC
             return
         self.last_received = time.time()
         payload = message.payload

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from devices.model import DeviceType
+from storage.schema import role_grants
 
 ROLE = "civicpulse_grafana"
 MIN_CONTRIBUTORS = 10
@@ -194,26 +195,5 @@ def statements(types: Iterable[DeviceType]) -> list[str]:
         f"DO $$ BEGIN IF to_regclass('trial_effects') IS NOT NULL THEN EXECUTE '{trial}';"
         " END IF; END $$"
     )
-    names = ", ".join(f"'{name}'" for name in readable(types))
-    out.append(
-        f"""
-DO $$
-DECLARE
-    relation record;
-BEGIN
-    FOR relation IN
-        SELECT c.relname, c.relname IN ({names}) AS readable
-        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'm', 'p')
-    LOOP
-        IF relation.readable THEN
-            EXECUTE format('GRANT SELECT ON %I TO {ROLE}', relation.relname);
-        ELSE
-            EXECUTE format('REVOKE ALL ON %I FROM {ROLE}', relation.relname);
-        END IF;
-    END LOOP;
-END
-$$;
-"""
-    )
+    out.append(role_grants(ROLE, readable(types), listed_readable=True))
     return out

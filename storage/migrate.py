@@ -231,29 +231,8 @@ def _derived(mode: Mode, types: Iterable[DeviceType]) -> list[str]:
     restricted = [*_ALWAYS_RESTRICTED]
     for device_type in types:
         restricted.extend(schema.restricted(device_type, mode))
-    names = ", ".join(f"'{name}'" for name in restricted)
     # Every table and view (continuous aggregates included) except the restricted ones.
-    statements.append(
-        f"""
-DO $$
-DECLARE
-    relation record;
-BEGIN
-    FOR relation IN
-        SELECT c.relname, c.relname IN ({names}) AS restricted
-        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'm', 'p')
-    LOOP
-        IF relation.restricted THEN
-            EXECUTE format('REVOKE ALL ON %I FROM civicpulse_reader', relation.relname);
-        ELSE
-            EXECUTE format('GRANT SELECT ON %I TO civicpulse_reader', relation.relname);
-        END IF;
-    END LOOP;
-END
-$$;
-"""
-    )
+    statements.append(schema.role_grants("civicpulse_reader", restricted, listed_readable=False))
     statements.extend(dashboard_views.statements(types))  # Grafana's role and views
     return statements
 

@@ -240,3 +240,31 @@ def consent_views(device_type: DeviceType) -> list[str]:
         " GROUP BY 1, 2"
     )
     return out
+
+
+def role_grants(role: str, listed: Iterable[str], *, listed_readable: bool) -> str:
+    """A DO block giving ``role`` SELECT on every table and view in ``public`` (continuous
+    aggregates included) and nothing else: on exactly the ``listed`` relations when
+    ``listed_readable``, on all but them otherwise. Run again after every migration, so that
+    relations made since are covered."""
+    names = ", ".join(f"'{name}'" for name in listed) or "NULL"
+    readable = "relation.listed" if listed_readable else "NOT relation.listed"
+    return f"""
+DO $$
+DECLARE
+    relation record;
+BEGIN
+    FOR relation IN
+        SELECT c.relname, coalesce(c.relname IN ({names}), false) AS listed
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'm', 'p')
+    LOOP
+        IF {readable} THEN
+            EXECUTE format('GRANT SELECT ON %I TO {role}', relation.relname);
+        ELSE
+            EXECUTE format('REVOKE ALL ON %I FROM {role}', relation.relname);
+        END IF;
+    END LOOP;
+END
+$$;
+"""

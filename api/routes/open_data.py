@@ -7,7 +7,7 @@ published per ward and month only, k-anonymous (``analytics.zone_energy``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -153,6 +153,32 @@ def _rows(items: Sequence[Any], columns: Sequence[str]) -> list[list[object]]:
     return [[getattr(item, c) for c in columns] for item in items]
 
 
+def _paged(
+    request: Request,
+    principal: Any,
+    model: Callable[..., Any],
+    dataset: str,
+    window: tuple[Any, Any, Any],
+    items: Sequence[Any],
+    format: Any,
+) -> Response:
+    """A page of a time-windowed dataset: JSON (with its next link) or CSV of ``items``."""
+    first, stop, following = window
+    next_url = next_link(request, None if following is None else encode_cursor(following))
+    body = model(
+        dataset=dataset, license=OGL, start=first, end=stop, items=items, links=Links(next=next_url)
+    )
+    columns = [c.name for c in SPECS[dataset].columns]
+    return represent(
+        request,
+        principal,
+        body,
+        format=format,
+        headers=link_header(next_url),
+        table=lambda: Table(tuple(columns), _rows(items, columns)),
+    )
+
+
 @router.get(
     "/open-data/air-quality-hourly",
     **operation(
@@ -197,23 +223,14 @@ async def air_quality_hourly(
         )
         for r in rows
     ]
-    next_url = next_link(request, None if following is None else encode_cursor(following))
-    body = AirQualityHours(
-        dataset="air-quality-hourly",
-        license=OGL,
-        start=first,
-        end=stop,
-        items=items,
-        links=Links(next=next_url),
-    )
-    columns = [c.name for c in SPECS["air-quality-hourly"].columns]
-    return represent(
+    return _paged(
         request,
         principal,
-        body,
-        format=format,
-        headers=link_header(next_url),
-        table=lambda: Table(tuple(columns), _rows(items, columns)),
+        AirQualityHours,
+        "air-quality-hourly",
+        (first, stop, following),
+        items,
+        format,
     )
 
 
@@ -256,23 +273,14 @@ async def parking_occupancy(
                     occupied_share=None if share is None else round(share, 3),
                 )
             )
-    next_url = next_link(request, None if following is None else encode_cursor(following))
-    body = ParkingHours(
-        dataset="parking-occupancy",
-        license=OGL,
-        start=first,
-        end=stop,
-        items=items,
-        links=Links(next=next_url),
-    )
-    columns = [c.name for c in SPECS["parking-occupancy"].columns]
-    return represent(
+    return _paged(
         request,
         principal,
-        body,
-        format=format,
-        headers=link_header(next_url),
-        table=lambda: Table(tuple(columns), _rows(items, columns)),
+        ParkingHours,
+        "parking-occupancy",
+        (first, stop, following),
+        items,
+        format,
     )
 
 
@@ -335,23 +343,8 @@ async def zone_daqi(
             for d in days
         ]
     following = stop.isoformat() if stop < last else None
-    next_url = next_link(request, None if following is None else encode_cursor(following))
-    body = ZoneDaqiDays(
-        dataset="zone-daqi",
-        license=OGL,
-        start=first,
-        end=stop,
-        items=items,
-        links=Links(next=next_url),
-    )
-    columns = [c.name for c in SPECS["zone-daqi"].columns]
-    return represent(
-        request,
-        principal,
-        body,
-        format=format,
-        headers=link_header(next_url),
-        table=lambda: Table(tuple(columns), _rows(items, columns)),
+    return _paged(
+        request, principal, ZoneDaqiDays, "zone-daqi", (first, stop, following), items, format
     )
 
 
