@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 
 from civicpulse.mqtt import wire
 from civicpulse.mqtt.client import BrokerAddress
+from civicpulse.mqtt.wire import new_tuple
 from devices.contract import STATUS_FILTER, TELEMETRY_FILTER
 from devices.credentials import INGEST_STOPPING_TOPIC
 from ingest._mqtt_common import (
@@ -532,7 +533,8 @@ class AsyncioSource:
                     self._sys[topic] = packet[1]
                     self._sys_new = True
                 elif not conn.discard:
-                    queue.append(InMessage(topic, packet[1], packet[3], packet[2], epoch, now))
+                    fields = (topic, packet[1], packet[3], packet[2], epoch, now)
+                    queue.append(new_tuple(InMessage, fields))
                     queued += 1
             else:
                 conn.control(packet)

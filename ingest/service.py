@@ -367,7 +367,8 @@ class Ingest:
         return True
 
     async def _prepare(self, store: Store, batch: list[InMessage]) -> Prepared:
-        await self._devices.resolve(store.connection, (m.topic for m in batch))
+        # Each topic once: a batch holds a few messages of each of many devices.
+        await self._devices.resolve(store.connection, {m.topic for m in batch})
         return prepare(batch, self._devices.lookup, self.config.limits, self._types)
 
     async def _commit(self, store: Store, prepared: Prepared) -> None:
