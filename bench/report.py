@@ -67,6 +67,8 @@ class Results:
     workers: int = 1
     old: PhaseResult | None = None
     """The N run through the earlier receive path (paho), same workers."""
+    write_paths: dict[str, Timed] = field(default_factory=dict)
+    """Direct COPY against staging + INSERT … ON CONFLICT, in ingest-sized transactions."""
     receive: tuple[DrainResult, ...] = ()
     """Receive only: each MQTT source draining a backlog of N (no database)."""
     context: dict[str, Any] = field(default_factory=dict)
@@ -77,6 +79,8 @@ class Results:
         return [
             Figure(f"broker ceiling: mosquitto_pub -l -> mosquitto_sub, QoS 0, {n:,} msgs", "msg/s", self.broker.rate),
             Figure(f"database ceiling: binary COPY, PK (device_id, ts), {n:,} rows", "rows/s", self.database.rate),
+            *[Figure(f"database, {path}, 5,000-row transactions, no key stored yet", "rows/s", t.rate)
+              for path, t in self.write_paths.items()],
             Figure(f"naive baseline: paho + json + INSERT/autocommit, QoS 1, {self.naive.messages:,} msgs", "msg/s", self.naive.rate),
             Figure(f"CivicPulse end to end, QoS 1, {n:,} msgs, {self.devices:,} devices, {self._workers}", "msg/s", full.rate),
             Figure(f"CivicPulse end to end, QoS 1, {q:,} msgs (N/4), {self._workers}", "msg/s", self.quarter.rate),
@@ -173,6 +177,16 @@ class Results:
                 else {}
             ),
             **self._receive_ratios(),
+            **(
+                {
+                    "database: direct COPY / staging + INSERT ON CONFLICT": ratio(
+                        self.write_paths["direct COPY"].rate,
+                        self.write_paths["staging COPY + INSERT ON CONFLICT"].rate,
+                    )
+                }
+                if len(self.write_paths) == 2
+                else {}
+            ),
         }
 
     def _receive_ratios(self) -> dict[str, float]:

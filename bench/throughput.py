@@ -161,6 +161,8 @@ def _run(args: argparse.Namespace, db: BenchDatabase, workdir: Path) -> tuple[Re
     broker = ceilings.broker_ceiling(workdir / "ceiling", payloads, n, args.timeout)
     logger.info("database ceiling: binary COPY of %d rows", n)
     database = ceilings.database_ceiling(db.url, work.rows)
+    logger.info("write paths: direct COPY against staging + INSERT ON CONFLICT, %d rows", n)
+    write_paths = ceilings.write_paths(db.url, work.rows)
     common: dict[str, Any] = {"window": args.window, "timeout": args.timeout}
     logger.info("naive baseline: %d messages", naive_n)
     naive = pipelines.run_naive(db, workdir / "naive", messages=naive_file, count=naive_n, **common)
@@ -215,6 +217,7 @@ def _run(args: argparse.Namespace, db: BenchDatabase, workdir: Path) -> tuple[Re
         single=runs.get("single"),
         workers=workers,
         old=runs.get("old"),
+        write_paths=write_paths,
         receive=tuple(drains),
         context=context,
     )
