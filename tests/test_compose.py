@@ -33,7 +33,7 @@ from civicpulse.embedded import find_mosquitto, free_port
 from civicpulse.mqtt.client import stop_loop
 from civicpulse.settings import Settings
 from devices.contract import STATUS_FILTER, TELEMETRY_FILTER, status_topic, telemetry_topic
-from devices.credentials import DOCTOR_ACCOUNT, PROBE_ROOT, UPTIME_TOPIC
+from devices.credentials import DOCTOR_ACCOUNT, INGEST_STOPPING_TOPIC, PROBE_ROOT, UPTIME_TOPIC
 from devices.model import Reason
 from devices.types import DEVICE_TYPES
 from ingest.metrics import Metrics, MetricsCollector, registry_for
@@ -449,6 +449,8 @@ def test_acl_lets_ingest_read_and_devices_write_only_their_own_topics() -> None:
         ("read", STATUS_FILTER),
         ("read", DROPPED_TOPIC),
         ("read", UPTIME_TOPIC),
+        # The barrier before DISCONNECT: its PUBACK says the broker read every acknowledgement.
+        ("write", INGEST_STOPPING_TOPIC),
     }
     # The queue probe writes only under its own root, never a device topic.
     assert rules[DOCTOR_ACCOUNT] == {("read", "$SYS/#"), ("readwrite", f"{PROBE_ROOT}/#")}
