@@ -103,7 +103,9 @@ class _Connection(asyncio.Protocol):
             if future is not None and not future.done():
                 future.set_result(packet)
         elif isinstance(packet, wire.Disconnect):
-            self.disconnect = packet
+            self.disconnect = packet  # the broker closes the connection; so do we (§4.13)
+            if self.transport is not None:
+                self.transport.close()
 
     def expect(self, packet_id: int) -> asyncio.Future[wire.Packet]:
         future: asyncio.Future[wire.Packet] = asyncio.get_running_loop().create_future()

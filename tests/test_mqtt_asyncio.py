@@ -12,6 +12,8 @@ import asyncio
 import uuid
 from pathlib import Path
 
+import pytest
+
 from civicpulse.embedded import EmbeddedBroker
 from civicpulse.mqtt.client import BrokerAddress
 from devices.contract import telemetry_topic
@@ -159,3 +161,92 @@ async def test_every_acknowledgement_sent_before_close_is_kept(
     final = await _started(_source(url, client_id, limit=20_000))  # nothing comes before SUBACK
     await _nothing_more(final, prefix)
     await final.close(end_session=True)
+
+
+class FakeBroker:
+    """An asyncio server that answers CONNECT and SUBSCRIBE as told, then sends ``after``."""
+
+    def __init__(self, *, connack: bytes = b"\x20\x03\x00\x00\x00", after: bytes = b"") -> None:
+        self.connack = connack
+        self.after = after
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> FakeBroker:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in self._writers:  # the handlers see EOF and end
+            writer.close()
+        await asyncio.sleep(0.1)
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"mqtt://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.append(writer)
+        try:
+            assert (await reader.read(4096))[:1] == b"\x10"  # CONNECT
+            writer.write(self.connack)
+            subscribe = await reader.read(4096)
+            if subscribe[:1] == b"\x82":  # SUBACK for the same packet id, four filters granted
+                writer.write(b"\x90\x07" + subscribe[2:4] + b"\x00\x01\x01\x00\x00")
+                writer.write(self.after)
+            await writer.drain()
+            while await reader.read(4096):
+                pass
+        except (ConnectionError, AssertionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def test_a_malformed_packet_drops_the_connection_and_reconnects(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    qos3 = b"\x36\x05\x00\x01t\x00\x01\x00"
+    async with FakeBroker(after=qos3) as broker:
+        source = _source(broker.url, "test-malformed")
+        source.start(lambda: None)
+        deadline = asyncio.get_running_loop().time() + 20
+        while broker.connections < 2:
+            assert asyncio.get_running_loop().time() < deadline, "no reconnect within 20 s"
+            await asyncio.sleep(0.05)
+        await source.close()
+    assert "malformed MQTT packet (PUBLISH): QoS 3; reconnecting" in caplog.text
+    assert source.connects >= 1
+
+
+async def test_a_refused_connect_names_the_setting(caplog: pytest.LogCaptureFixture) -> None:
+    unsupported = b"\x20\x03\x00\x84\x00"
+    async with FakeBroker(connack=unsupported) as broker:
+        source = _source(broker.url, "test-refused")
+        source.start(lambda: None)
+        assert not await source.wait_subscribed(1.5)
+        await source.close()
+    assert "refused the connection: unsupported protocol version" in caplog.text
+    assert "CIVICPULSE_MQTT_PROTOCOL=3.1.1" in caplog.text
+    assert source.connects == 0
+
+
+async def test_a_session_taken_over_is_not_taken_back() -> None:
+    taken_over = b"\xe0\x02\x8e\x00"
+    async with FakeBroker(after=taken_over) as broker:
+        woken: list[bool] = []
+        source = _source(broker.url, "test-taken")
+        source.start(lambda: woken.append(True))
+        deadline = asyncio.get_running_loop().time() + 10
+        while not source.taken_over:
+            assert asyncio.get_running_loop().time() < deadline, "not taken over within 10 s"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.5)  # past the first reconnect delay
+        assert broker.connections == 1, "a taken-over session must not be taken back"
+        assert woken
+        await source.close()
