@@ -99,3 +99,58 @@ def database_ceiling(url: str, rows: Mapping[str, Sequence[Row]]) -> Timed:
             conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(f"ceiling_{t.table}")))
         conn.commit()
     return Timed(sum(len(r) for r in rows.values()), elapsed)
+
+
+def write_paths(
+    url: str, rows: Mapping[str, Sequence[Row]], *, batch: int = 5_000
+) -> dict[str, Timed]:
+    """The two ways to write a batch that holds no key already stored, in transactions of
+    ``batch`` rows as ingest commits them: COPY straight into the table, and what ingest does
+    for idempotence (COPY into a temporary staging table, then ``INSERT … SELECT … ON CONFLICT
+    DO NOTHING``). Fresh tables with the readings' primary key, no rollups, no other index."""
+    types = {name: DEVICE_TYPES[name] for name in rows}
+    results: dict[str, Timed] = {}
+    with psycopg.connect(url) as conn:
+        for path in ("direct COPY", "staging COPY + INSERT ON CONFLICT"):
+            for t in types.values():
+                target = sql.Identifier(f"ceiling_{t.table}")
+                conn.execute(
+                    sql.SQL("CREATE TABLE {} (LIKE {}, PRIMARY KEY (device_id, ts))").format(
+                        target, sql.Identifier(t.table)
+                    )
+                )
+                conn.execute(
+                    sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+                        sql.Identifier(f"stage_ceiling_{t.table}"), sql.Identifier(t.table)
+                    )
+                )
+            conn.commit()
+            started = time.perf_counter()
+            with conn.cursor() as cur:
+                for name, t in types.items():
+                    staged = path != "direct COPY"
+                    into = sql.Identifier(f"{'stage_' if staged else ''}ceiling_{t.table}")
+                    copy_sql = sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(into)
+                    insert = sql.SQL(
+                        "INSERT INTO {} SELECT * FROM {} ON CONFLICT DO NOTHING"
+                    ).format(sql.Identifier(f"ceiling_{t.table}"), into)
+                    table_rows = rows[name]
+                    for start in range(0, len(table_rows), batch):
+                        with cur.copy(copy_sql) as copy:
+                            copy.set_types(
+                                ["text", "timestamptz", "int8", "timestamptz"]
+                                + ["bool" if f.kind == "bool" else "float8" for f in t.fields]
+                            )
+                            for row in table_rows[start : start + batch]:
+                                copy.write_row(row)
+                        if staged:
+                            cur.execute(insert)
+                        conn.commit()
+            results[path] = Timed(sum(len(r) for r in rows.values()), time.perf_counter() - started)
+            for t in types.values():
+                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(f"ceiling_{t.table}")))
+                conn.execute(
+                    sql.SQL("DROP TABLE {}").format(sql.Identifier(f"stage_ceiling_{t.table}"))
+                )
+            conn.commit()
+    return results

@@ -9,7 +9,9 @@ after commit), the naive baseline's by counting rows.
 from __future__ import annotations
 
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -117,6 +119,27 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
             proc.wait()
 
 
+def _metrics_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports (the supervisor's, then one per worker),
+    below Linux's ephemeral range: there, another process's outgoing connection (ingest's own,
+    to the broker) can take port+1 between the check and the worker's start."""
+    rng = random.Random()
+    for _ in range(200):
+        first = rng.randrange(20_000, 32_000 - count)
+        if all(_bindable(first + i) for i in range(count)):
+            return first
+    return free_port()
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _cpu_probes(subscriber: int, broker: int | None, db: BenchDatabase) -> dict[str, Probe]:
     """What the phase's CPU meter reads: the subscriber's main thread and its other threads
     (paho's network loop), the broker, PostgreSQL (this database's server processes and the
@@ -172,7 +195,9 @@ def run_civicpulse(
     workdir.mkdir(parents=True, exist_ok=True)
     with BenchBroker(workdir / "broker") as broker:
         client_id = f"bench-ingest-{os.getpid()}-{label}"
-        metrics_port = free_port()
+        metrics_port = _metrics_ports(
+            1 + int((ingest_env or {}).get("CIVICPULSE_INGEST_WORKERS", "1"))
+        )
         env = {
             **db.env(),
             "CIVICPULSE_MQTT_URL": broker.url,

@@ -30,7 +30,7 @@ from typing import Any
 
 import psycopg
 
-from bench import ceilings, pipelines, workload
+from bench import ceilings, pipelines, receive, workload
 from bench.database import BenchDatabase
 from bench.procs import REPO, interrupt_on_sigterm
 from bench.profile import summarise
@@ -84,6 +84,14 @@ def _parser() -> argparse.ArgumentParser:
         help="add a third, py-spy-profiled N run (not used for the figures) and print where "
         "ingest spends its time",
     )
+    parser.add_argument(
+        "--no-old",
+        action="store_true",
+        help="skip the N run through the earlier receive path (paho) kept for comparison",
+    )
+    parser.add_argument(
+        "--no-receive", action="store_true", help="skip the receive-only backlog drains"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database and work files")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     return parser
@@ -122,6 +130,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["profile"] = profile
     out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"\nresults written to {out}")
+    bound = results.publisher_bound()
+    if bound:
+        print(
+            "FAILED: the publisher was the bottleneck, so these figures measure it, not the"
+            " pipeline: " + "; ".join(bound),
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -146,6 +162,8 @@ def _run(args: argparse.Namespace, db: BenchDatabase, workdir: Path) -> tuple[Re
     broker = ceilings.broker_ceiling(workdir / "ceiling", payloads, n, args.timeout)
     logger.info("database ceiling: binary COPY of %d rows", n)
     database = ceilings.database_ceiling(db.url, work.rows)
+    logger.info("write paths: direct COPY against staging + INSERT ON CONFLICT, %d rows", n)
+    write_paths = ceilings.write_paths(db.url, work.rows)
     common: dict[str, Any] = {"window": args.window, "timeout": args.timeout}
     logger.info("naive baseline: %d messages", naive_n)
     naive = pipelines.run_naive(db, workdir / "naive", messages=naive_file, count=naive_n, **common)
@@ -155,6 +173,8 @@ def _run(args: argparse.Namespace, db: BenchDatabase, workdir: Path) -> tuple[Re
     plan = [("quarter", quarter, quarter_file, main_env), ("full", n, full_file, main_env)]
     if workers > 1:
         plan.append(("single", n, full_file, {**main_env, "CIVICPULSE_INGEST_WORKERS": "1"}))
+    if not args.no_old:
+        plan.append(("old", n, full_file, {**main_env, "CIVICPULSE_INGEST_MQTT_CLIENT": "paho"}))
     for label, count, path, env in plan:
         logger.info(
             "CivicPulse end to end (%s, %s workers): %d messages",
@@ -166,6 +186,14 @@ def _run(args: argparse.Namespace, db: BenchDatabase, workdir: Path) -> tuple[Re
             db, workdir / label, label=label, messages=path, count=count,
             ingest_env=env, **common,
         )  # fmt: skip
+    drains = []
+    for kind in () if args.no_receive else ("asyncio", "paho"):
+        logger.info("receive only (%s source): a backlog of %d messages", kind, n)
+        drains.append(
+            receive.drain_rate(
+                workdir / f"receive-{kind}", kind=kind, messages=full_file, count=n, **common
+            )
+        )
     profile = ""
     if args.profile:
         logger.info("profiled CivicPulse run (not a figure): %d messages", n)
@@ -189,6 +217,9 @@ def _run(args: argparse.Namespace, db: BenchDatabase, workdir: Path) -> tuple[Re
         full=runs["full"],
         single=runs.get("single"),
         workers=workers,
+        old=runs.get("old"),
+        write_paths=write_paths,
+        receive=tuple(drains),
         context=context,
     )
     return results, profile

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     ingest_batch_max_rows: int = 5000
     ingest_batch_max_delay_ms: int = 50
     ingest_receive_maximum: int = 20_000
+    ingest_mqtt_client: Literal["asyncio", "paho"] = Field(
+        default="asyncio",
+        description="ingest's MQTT receive path: asyncio (batched reads and acknowledgements) or"
+        " paho (the earlier client, kept as a fallback and for comparison)",
+    )
     ingest_session_expiry_s: int = 7 * 24 * 3600
     ingest_metrics_port: int = 9464
     ingest_metrics_host: str = "127.0.0.1"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import threading
 import time
 from collections import deque
@@ -30,38 +29,11 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from civicpulse.mqtt.client import BrokerAddress, make_client, stop_loop
 from devices.contract import STATUS_FILTER, TELEMETRY_FILTER
 from devices.credentials import INGEST_STOPPING_TOPIC
-from ingest.drops import parse_uptime
+from ingest._mqtt_common import DROPPED_TOPIC as DROPPED_TOPIC  # tests and tools name it here
+from ingest._mqtt_common import REFUSAL_HINTS, UPTIME_TOPIC, sys_counts, unreachable_reason
 from ingest.prepare import InMessage
 
 logger = logging.getLogger(__name__)
-
-DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
-UPTIME_TOPIC = "$SYS/broker/uptime"
-
-# What a refused CONNECT means for the person running ingest (MQTT 5 reason strings, lowered).
-_REFUSAL_HINTS = {
-    "unsupported protocol version": "the broker does not speak MQTT 5: set"
-    " CIVICPULSE_MQTT_PROTOCOL=3.1.1",
-    "bad user name or password": "check the user and password in CIVICPULSE_MQTT_URL"
-    " (`civicpulse broker account svc-ingest` makes them)",
-    "not authorized": "the broker does not allow this user: check CIVICPULSE_MQTT_URL and the"
-    " broker's password and ACL files",
-    "client identifier not valid": "the broker refuses the client id: set"
-    " CIVICPULSE_INGEST_CLIENT_ID to letters, digits and '-'",
-}
-
-
-def unreachable_reason(host: str, port: int) -> str:
-    """Why a TCP connection to the broker fails, in words (paho's callback does not say)."""
-    try:
-        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as error:
-        return f"unknown host {host!r} ({error.strerror or error})"
-    try:
-        with socket.create_connection((host, port), timeout=5):
-            return "the connection was lost while connecting"
-    except OSError as error:
-        return error.strerror or str(error) or type(error).__name__
 
 
 class MqttSource:
@@ -88,10 +60,7 @@ class MqttSource:
         self._signalled = False
         self._sys: dict[str, bytes] = {}
         self._sys_new = False
-        self._uptimes = 0
-        """Uptime samples received: Mosquitto publishes its dropped count only once it is not
-        zero (retained, so a subscriber gets it with the first uptime); after a second uptime
-        sample with no dropped count, the count is zero."""
+        self._uptimes = 0  # uptime samples received (see sys_counts)
         self.connects = 0
         self.failed_attempts = 0
         self._attempt_started: float | None = None
@@ -216,17 +185,8 @@ class MqttSource:
             if not self._sys_new:
                 return None
             self._sys_new = False
-            dropped, uptime = self._sys.get(DROPPED_TOPIC), self._sys.get(UPTIME_TOPIC)
-            if dropped is None and self._uptimes >= 2 and uptime and uptime.endswith(b"seconds"):
-                dropped = b"0"  # Mosquitto's ("N seconds"): none dropped since it started
-        if dropped is None or uptime is None:
-            return None
-        seconds = parse_uptime(uptime.decode(errors="replace"))
-        try:
-            count = int(dropped)
-        except ValueError:
-            return None
-        return None if seconds is None else (count, seconds)
+            sys, uptimes = dict(self._sys), self._uptimes
+        return sys_counts(sys, uptimes)
 
     @property
     def ready(self) -> bool:
@@ -243,6 +203,10 @@ class MqttSource:
         else:
             self._client.disconnect()
         stop_loop(self._client)
+
+    async def close(self, *, end_session: bool = False) -> None:
+        """:meth:`stop`, as the asyncio source is stopped (it blocks, as it always has)."""
+        self.stop(end_session=end_session)
 
     def _barrier(self, seconds: float = 5.0) -> None:
         """Wait until the broker has read every acknowledgement sent so far.
@@ -314,7 +278,7 @@ class MqttSource:
     ) -> None:
         self._attempt_answered = True
         if reason.is_failure:
-            hint = _REFUSAL_HINTS.get(str(reason).lower(), "")
+            hint = REFUSAL_HINTS.get(str(reason).lower(), "")
             logger.error(
                 "the broker at %s refused the connection: %s%s; retrying in %.0f s",
                 self.url,

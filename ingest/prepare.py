@@ -39,8 +39,11 @@ def prepare(
     """Decode every message; readings become table rows in column order, the rest quarantine."""
     out = Prepared()
     rows = out.rows
+    arrival, received_at = -1.0, datetime.min
     for message in messages:
-        received_at = datetime.fromtimestamp(message.received_at, UTC)
+        if message.received_at != arrival:  # one clock reading per socket read: reuse it
+            arrival = message.received_at
+            received_at = datetime.fromtimestamp(arrival, UTC)
         try:
             decoded = decode_message(message.topic, message.payload, received_at, lookup, limits)
         except Exception as error:  # a codec bug must not crash-loop ingest on redelivery

@@ -32,6 +32,7 @@ from ingest.drops import DropRecord, DropReport, account
 from ingest.late_rollups import LateRollups
 from ingest.metrics import Metrics, MetricsCollector, registry_for, serve
 from ingest.mqtt import MqttSource
+from ingest.mqtt_asyncio import AsyncioSource
 from ingest.prepare import InMessage, prepare, storage_rejection
 from storage import meta
 from storage.batch import Prepared
@@ -58,6 +59,8 @@ class IngestConfig:
     metrics_port: int = 0
     """0 disables the metrics endpoint."""
     protocol: Literal["5", "3.1.1"] = "5"
+    mqtt_client: Literal["asyncio", "paho"] = "asyncio"
+    """asyncio: ingest.mqtt_asyncio (batched reads and acks); paho: ingest.mqtt."""
     drain: bool = False
     """Retire this session: unsubscribe, store what it holds, end it (see ingest.sessions)."""
     drain_idle: float = 2.0
@@ -94,6 +97,7 @@ class IngestConfig:
             metrics_host=settings.ingest_metrics_host,
             metrics_port=settings.ingest_metrics_port,
             protocol=settings.mqtt_protocol,
+            mqtt_client=settings.ingest_mqtt_client,
         )
 
 
@@ -126,7 +130,8 @@ class Ingest:
         self._late: LateRollups | None = None
         self._lease_renewed = 0.0
         self._stopped_writing = asyncio.Event()
-        self._source = MqttSource(
+        source_class = AsyncioSource if config.mqtt_client == "asyncio" else MqttSource
+        self._source: AsyncioSource | MqttSource = source_class(
             BrokerAddress.parse(config.mqtt_url),
             client_id=config.client_id,
             share_group=config.share_group,
@@ -167,7 +172,7 @@ class Ingest:
             self._stopped_writing.set()
             if refresher is not None:
                 await refresher
-            self._source.stop(end_session=self.config.drain)
+            await self._source.close(end_session=self.config.drain)
             if self._lease_renewed and not self.config.drain:
                 with contextlib.suppress(StorageError):
                     await self._lease("release")
@@ -362,7 +367,8 @@ class Ingest:
         return True
 
     async def _prepare(self, store: Store, batch: list[InMessage]) -> Prepared:
-        await self._devices.resolve(store.connection, (m.topic for m in batch))
+        # Each topic once: a batch holds a few messages of each of many devices.
+        await self._devices.resolve(store.connection, {m.topic for m in batch})
         return prepare(batch, self._devices.lookup, self.config.limits, self._types)
 
     async def _commit(self, store: Store, prepared: Prepared) -> None:
