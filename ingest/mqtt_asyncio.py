@@ -329,6 +329,14 @@ class AsyncioSource:
         except OSError as error:
             if isinstance(error, socket.gaierror):
                 reason = f"unknown host {address.host!r} ({error.strerror or error})"
+            elif isinstance(error, ssl.SSLCertVerificationError):
+                reason = (
+                    f"its TLS certificate is not trusted ({error.verify_message}); add the"
+                    " authority that signed it to this machine's trust store, or name it in"
+                    " SSL_CERT_FILE"
+                )
+            elif isinstance(error, ssl.SSLError):
+                reason = f"TLS failed ({error.reason or error}): is {address.port} a TLS port?"
             elif error.errno:
                 reason = os.strerror(error.errno)  # asyncio's own text names no cause
             else:  # several addresses failed: ask once more, for one reason in words

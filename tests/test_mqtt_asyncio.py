@@ -9,17 +9,23 @@ connection closes.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import os
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from civicpulse.embedded import EmbeddedBroker
+from civicpulse.embedded import EmbeddedBroker, find_mosquitto, free_port
+from civicpulse.embedded.process import port_open
 from civicpulse.mqtt.client import BrokerAddress
 from devices.contract import telemetry_topic
 from ingest.mqtt_asyncio import AsyncioSource
 from ingest.prepare import InMessage
 from simulators.publisher import publish_all
+from tests.processes import Processes
 
 PAYLOAD = b'{"seq": 0, "ts": "2026-01-01T00:00:00Z", "pm25": 1.0}'
 READ_SIZE = 256 * 1024
@@ -250,3 +256,95 @@ async def test_a_session_taken_over_is_not_taken_back() -> None:
         assert broker.connections == 1, "a taken-over session must not be taken back"
         assert woken
         await source.close()
+
+
+def _certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A certificate authority and a server certificate for ``localhost``, signed by it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def certificate(
+        subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer: Any, ca: bool
+    ) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, server_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "CivicPulse test CA")])
+    ca = certificate("CivicPulse test CA", ca_key, ca_name, ca_key, True)
+    server = certificate("localhost", server_key, ca_name, ca_key, False)
+    paths = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+@pytest.mark.mosquitto_only
+async def test_a_tls_broker_is_read_through_the_systems_trust(
+    tmp_path: Path,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    processes: Processes,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``mqtts://``: the consumer verifies the broker's certificate against the trust store
+    (here a test authority named by ``SSL_CERT_FILE``, as an operator's private CA would be) and
+    reads and acknowledges over TLS."""
+    binary = find_mosquitto()
+    if binary is None:
+        pytest.skip("needs the mosquitto binary")
+    ca, cert, key = _certificates(tmp_path)
+    tls_port, plain_port = free_port(), free_port()
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(
+        f"persistence false\nallow_anonymous true\n{'user root' if os.geteuid() == 0 else ''}\n"
+        f"listener {tls_port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n"
+        f"listener {plain_port} 127.0.0.1\n",
+        encoding="utf-8",
+    )
+    log = tmp_path / "mosquitto.log"
+    broker = processes.start([str(binary), "-c", str(conf)], env=os.environ, log=log)
+    deadline = asyncio.get_running_loop().time() + 10
+    while not (port_open(tls_port) and port_open(plain_port)):
+        assert broker.poll() is None, log.read_text(errors="replace")
+        assert asyncio.get_running_loop().time() < deadline, "mosquitto did not listen"
+        await asyncio.sleep(0.05)
+    # Not trusted yet: one clear line says why, and it keeps trying.
+    untrusted = _source(f"mqtts://localhost:{tls_port}", f"tls-{prefix}")
+    untrusted.start(lambda: None)
+    await asyncio.sleep(0.5)
+    await untrusted.close()
+    assert "its TLS certificate is not trusted" in caplog.text, caplog.text
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    source = await _started(_source(f"mqtts://localhost:{tls_port}", f"tls-{prefix}"))
+    assert source.url == f"mqtts://localhost:{tls_port}"
+    await _publish(f"mqtt://127.0.0.1:{plain_port}", prefix, 50)
+    received = await _take(source, prefix, 50)
+    assert source.ack(received) == 50
+    await source.close(end_session=True)
