@@ -13,8 +13,9 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -155,6 +156,42 @@ def drop_database(server_url: str, url: str) -> None:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name)))
         )
+
+
+TIMESCALEDB_SERVER = os.environ.get("CIVICPULSE_TEST_TIMESCALEDB_URL")
+"""A server with TimescaleDB preloaded (CI starts one); its tests skip, saying why, without."""
+NEEDS_TIMESCALEDB = [
+    pytest.mark.timescaledb,
+    pytest.mark.skipif(
+        not TIMESCALEDB_SERVER,
+        reason="CIVICPULSE_TEST_TIMESCALEDB_URL is not set (a server with TimescaleDB preloaded)",
+    ),
+]
+STORAGE_MODES = ["postgres", pytest.param("timescaledb", marks=NEEDS_TIMESCALEDB)]
+"""Parameters of a fixture that builds its database in each storage mode."""
+Test = TypeVar("Test", bound=Callable[..., object])
+
+
+def needs_timescaledb(test: Test) -> Test:
+    """Marks a test as needing TimescaleDB (:data:`TIMESCALEDB_SERVER`)."""
+    for mark in NEEDS_TIMESCALEDB:
+        test = mark(test)
+    return test
+
+
+def database_in_mode(
+    mode: str, pg_server: str, load: Callable[[str, str], Coroutine[Any, Any, None]]
+) -> Iterator[str]:
+    """A fresh database on the server of ``mode`` (a :data:`STORAGE_MODES` value), filled by
+    ``load(url, timescaledb)`` (``"on"`` or ``"off"``), dropped afterwards."""
+    server = TIMESCALEDB_SERVER if mode == "timescaledb" else pg_server
+    assert server is not None
+    url = create_database(server)
+    try:
+        asyncio.run(load(url, "on" if mode == "timescaledb" else "off"))
+        yield url
+    finally:
+        drop_database(server, url)
 
 
 @pytest.fixture

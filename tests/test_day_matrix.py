@@ -5,7 +5,6 @@ whether one connection reads or several share the days."""
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -21,41 +20,18 @@ from storage.migrate import migrate
 from storage.registry import upsert
 from storage.rollups import refresh_rollups
 from storage.writer import Store
-from tests.conftest import create_database, drop_database
+from tests.conftest import STORAGE_MODES, database_in_mode
 
 METER = DEVICE_TYPES["smart_meter"]
-TIMESCALE_SERVER = os.environ.get("CIVICPULSE_TEST_TIMESCALEDB_URL")
 DAYS = 40
 D0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=50)
 MISSING = 7  # m-day has no reading that day
 
 
-@pytest.fixture(
-    params=[
-        "postgres",
-        pytest.param(
-            "timescaledb",
-            marks=[
-                pytest.mark.timescaledb,
-                pytest.mark.skipif(
-                    not TIMESCALE_SERVER,
-                    reason="CIVICPULSE_TEST_TIMESCALEDB_URL is not set (a server with"
-                    " TimescaleDB preloaded)",
-                ),
-            ],
-        ),
-    ]
-)
+@pytest.fixture(params=STORAGE_MODES)
 def meters(request: pytest.FixtureRequest, pg_server: str) -> Iterator[str]:
     """Three meters (half-hourly, daily and monthly consent), two readings a day for 40 days."""
-    server = TIMESCALE_SERVER if request.param == "timescaledb" else pg_server
-    assert server is not None
-    url = create_database(server)
-    try:
-        asyncio.run(_load(url, "on" if request.param == "timescaledb" else "off"))
-        yield url
-    finally:
-        drop_database(server, url)
+    yield from database_in_mode(request.param, pg_server, _load)
 
 
 async def _load(url: str, timescaledb: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 import psycopg
 import pytest
@@ -12,7 +11,7 @@ from devices.types import DEVICE_TYPES
 from storage.connection import Mode
 from storage.migrate import migrate
 from storage.migrations import MIGRATIONS
-from tests.conftest import create_database, drop_database
+from tests.conftest import TIMESCALEDB_SERVER, create_database, drop_database, needs_timescaledb
 
 ROLLUP_VIEWS = [
     f"{t.table.removesuffix('_readings')}_{g}"
@@ -82,17 +81,10 @@ def _rollup_columns(url: str) -> dict[str, list[str]]:
     return {view: _columns(url, view) for view in ROLLUP_VIEWS}
 
 
-TIMESCALE_SERVER = os.environ.get("CIVICPULSE_TEST_TIMESCALEDB_URL")
-
-
-@pytest.mark.timescaledb
-@pytest.mark.skipif(
-    not TIMESCALE_SERVER,
-    reason="CIVICPULSE_TEST_TIMESCALEDB_URL is not set (a server with TimescaleDB preloaded)",
-)
+@needs_timescaledb
 def test_timescaledb_mode_has_the_same_relations(db: str) -> None:
-    assert TIMESCALE_SERVER is not None
-    url = create_database(TIMESCALE_SERVER)
+    assert TIMESCALEDB_SERVER is not None
+    url = create_database(TIMESCALEDB_SERVER)
     try:
         report = asyncio.run(migrate(url, timescaledb="on"))
         assert report.mode is Mode.TIMESCALEDB
@@ -134,4 +126,4 @@ def test_timescaledb_mode_has_the_same_relations(db: str) -> None:
             db, "smart_meter_daily_permitted"
         )
     finally:
-        drop_database(TIMESCALE_SERVER, url)
+        drop_database(TIMESCALEDB_SERVER, url)

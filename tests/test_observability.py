@@ -34,11 +34,10 @@ from civicpulse.errors import ConfigError
 from delivery.dispatch import Dispatcher
 from storage.migrate import migrate
 from tests.cli_harness import CLI, civicpulse, cli_env, one_clear_line
-from tests.conftest import create_database, drop_database
+from tests.conftest import TIMESCALEDB_SERVER, create_database, drop_database, needs_timescaledb
 from tests.processes import Processes
 
 ROOT = Path(__file__).resolve().parent.parent
-TIMESCALE_SERVER = os.environ.get("CIVICPULSE_TEST_TIMESCALEDB_URL")
 
 
 def _families(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -236,14 +235,10 @@ def test_a_bad_metrics_setting_is_one_clear_line(db: str) -> None:
     one_clear_line(result, 2, "CIVICPULSE_METRICS_URLS:", "expected name=http://")
 
 
-@pytest.mark.timescaledb
-@pytest.mark.skipif(
-    not TIMESCALE_SERVER,
-    reason="CIVICPULSE_TEST_TIMESCALEDB_URL is not set (a server with TimescaleDB preloaded)",
-)
+@needs_timescaledb
 def test_doctor_reports_timescaledb_jobs() -> None:
-    assert TIMESCALE_SERVER is not None
-    url = create_database(TIMESCALE_SERVER)
+    assert TIMESCALEDB_SERVER is not None
+    url = create_database(TIMESCALEDB_SERVER)
     try:
         asyncio.run(migrate(url, timescaledb="on"))
         with psycopg.connect(url, autocommit=True) as conn:
@@ -268,7 +263,7 @@ def test_doctor_reports_timescaledb_jobs() -> None:
         ), doctor.stdout
         assert doctor.stdout.count("is paused") == 1
     finally:
-        drop_database(TIMESCALE_SERVER, url)
+        drop_database(TIMESCALEDB_SERVER, url)
 
 
 def test_doctor_says_plain_postgresql_has_no_jobs(db: str) -> None:

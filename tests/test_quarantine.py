@@ -31,13 +31,12 @@ from storage.migrate import migrate
 from storage.quarantine import Key, QuarantinedRow
 from storage.registry import device_types
 from storage.writer import Store
-from tests.conftest import create_database, drop_database
+from tests.conftest import TIMESCALEDB_SERVER, create_database, drop_database, needs_timescaledb
 from tests.ingest_harness import config, running, wait_for
 
 AQ = DEVICE_TYPES["air_quality"]
 AQ_TYPES = {"air_quality": AQ}
 NOW = datetime.now(UTC).replace(microsecond=0)
-TIMESCALEDB = os.environ.get("CIVICPULSE_TEST_TIMESCALEDB_URL")
 
 
 def civicpulse(
@@ -515,14 +514,10 @@ def test_messages_ingest_refused_replay_through_the_command(
     assert stored == 24
 
 
-@pytest.mark.timescaledb
-@pytest.mark.skipif(
-    not TIMESCALEDB,
-    reason="CIVICPULSE_TEST_TIMESCALEDB_URL is not set (a server with TimescaleDB preloaded)",
-)
+@needs_timescaledb
 def test_replay_into_hypertables_brings_materialised_rollups_up_to_date(prefix: str) -> None:
-    assert TIMESCALEDB is not None
-    db = create_database(TIMESCALEDB)
+    assert TIMESCALEDB_SERVER is not None
+    db = create_database(TIMESCALEDB_SERVER)
     try:
         assert asyncio.run(migrate(db, timescaledb="on")).mode is Mode.TIMESCALEDB
         early, other = f"{prefix}-early", f"{prefix}-other"
@@ -556,4 +551,4 @@ def test_replay_into_hypertables_brings_materialised_rollups_up_to_date(prefix: 
         samples = "SELECT sum(samples) FROM air_quality_hourly WHERE device_id = %s"
         assert scalar(db, samples, early) == 3
     finally:
-        drop_database(TIMESCALEDB, db)
+        drop_database(TIMESCALEDB_SERVER, db)

@@ -4,7 +4,6 @@ pages, numpy columns, and meter data only through the households' consent."""
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -29,41 +28,18 @@ from storage.readings import (
 from storage.registry import upsert, upsert_zones
 from storage.rollups import refresh_rollups
 from storage.writer import Store
-from tests.conftest import create_database, drop_database
+from tests.conftest import STORAGE_MODES, database_in_mode
 
 T = TypeVar("T")
 AQ, METER = DEVICE_TYPES["air_quality"], DEVICE_TYPES["smart_meter"]
-TIMESCALE_SERVER = os.environ.get("CIVICPULSE_TEST_TIMESCALEDB_URL")
 # Whole hours, two days back: every bucket is complete in both modes.
 T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
 
 
-@pytest.fixture(
-    params=[
-        "postgres",
-        pytest.param(
-            "timescaledb",
-            marks=[
-                pytest.mark.timescaledb,
-                pytest.mark.skipif(
-                    not TIMESCALE_SERVER,
-                    reason="CIVICPULSE_TEST_TIMESCALEDB_URL is not set (a server with"
-                    " TimescaleDB preloaded)",
-                ),
-            ],
-        ),
-    ]
-)
+@pytest.fixture(params=STORAGE_MODES)
 def city(request: pytest.FixtureRequest, pg_server: str) -> Iterator[str]:
     """A migrated database with three monitors (two in zone z-1) and three meters."""
-    server = TIMESCALE_SERVER if request.param == "timescaledb" else pg_server
-    assert server is not None
-    url = create_database(server)
-    try:
-        asyncio.run(_load(url, "on" if request.param == "timescaledb" else "off"))
-        yield url
-    finally:
-        drop_database(server, url)
+    yield from database_in_mode(request.param, pg_server, _load)
 
 
 async def _load(url: str, timescaledb: str) -> None:

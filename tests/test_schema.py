@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -23,16 +22,7 @@ from storage.connection import Mode, connect
 from storage.migrate import migrate, schema_drift
 from storage.rollups import refresh_rollups
 from storage.writer import Store
-from tests.conftest import create_database, drop_database
-
-TIMESCALE_SERVER = os.environ.get("CIVICPULSE_TEST_TIMESCALEDB_URL")
-needs_timescaledb = [
-    pytest.mark.timescaledb,
-    pytest.mark.skipif(
-        not TIMESCALE_SERVER,
-        reason="CIVICPULSE_TEST_TIMESCALEDB_URL is not set (a server with TimescaleDB preloaded)",
-    ),
-]
+from tests.conftest import TIMESCALEDB_SERVER, create_database, drop_database, needs_timescaledb
 
 # The weather plugin, a release later: it gained a field.
 WEATHER_V2 = dataclasses.replace(
@@ -138,11 +128,10 @@ def test_a_field_added_to_a_plugin_reaches_table_and_rollups(db: str) -> None:
 
 
 @pytest.mark.parametrize("_", [None], ids=["timescaledb"])
-@needs_timescaledb[0]
-@needs_timescaledb[1]
+@needs_timescaledb
 def test_a_field_added_to_a_plugin_on_timescaledb(_: None) -> None:
-    assert TIMESCALE_SERVER is not None
-    url = create_database(TIMESCALE_SERVER)
+    assert TIMESCALEDB_SERVER is not None
+    url = create_database(TIMESCALEDB_SERVER)
     try:
         assert asyncio.run(migrate(url, timescaledb="on")).mode is Mode.TIMESCALEDB
         asyncio.run(_gain_a_field(url, Mode.TIMESCALEDB))
@@ -155,7 +144,7 @@ def test_a_field_added_to_a_plugin_on_timescaledb(_: None) -> None:
             ).fetchall()
             assert jobs == [("weather_daily",), ("weather_hourly",)]
     finally:
-        drop_database(TIMESCALE_SERVER, url)
+        drop_database(TIMESCALEDB_SERVER, url)
 
 
 def test_a_field_whose_kind_changed_is_refused(db: str) -> None:
