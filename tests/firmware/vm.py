@@ -29,13 +29,18 @@ TIMEOUT_S = 60
 
 
 def micropython_binary() -> Path:
-    """``CIVICPULSE_MICROPYTHON``, else ``../shared/micropython/micropython`` beside the repo;
-    skips the test, naming the path, when there is no such executable."""
+    """``CIVICPULSE_MICROPYTHON``, else ``shared/micropython/micropython`` beside the repo or
+    under ``/work``; skips the test, naming the paths, when there is no such executable."""
     configured = os.environ.get("CIVICPULSE_MICROPYTHON")
-    path = Path(configured) if configured else REPO.parent / "shared/micropython/micropython"
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.skip(f"needs the MicroPython unix port at {path} (set CIVICPULSE_MICROPYTHON)")
-    return path
+    shared = "shared/micropython/micropython"
+    candidates = (
+        [Path(configured)] if configured else [REPO.parent / shared, Path("/work") / shared]
+    )
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    where = " or ".join(str(p) for p in candidates)
+    pytest.skip(f"needs the MicroPython unix port at {where} (set CIVICPULSE_MICROPYTHON)")
 
 
 @dataclass(frozen=True, slots=True)
