@@ -199,8 +199,7 @@ class AsyncioSource:
 
     @property
     def url(self) -> str:
-        scheme = "mqtts" if self._address.tls else "mqtt"
-        return f"{scheme}://{self._address.host}:{self._address.port}"
+        return self._address.url
 
     def start(self, wakeup: Callable[[], None]) -> None:
         """Connect in the background (retrying for ever, saying why) and start receiving."""

@@ -35,6 +35,11 @@ class BrokerAddress:
             tls=tls,
         )
 
+    @property
+    def url(self) -> str:
+        """Where the broker is, without credentials: for logs and messages."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
 
 def make_client(
     address: BrokerAddress,
