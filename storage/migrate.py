@@ -69,6 +69,9 @@ class MigrationReport:
     policies: tuple[str, ...] = field(default=())
 
 
+_RACE_ATTEMPTS = 3
+
+
 async def migrate(
     url: str,
     *,
@@ -77,7 +80,30 @@ async def migrate(
     policies: Policies | None = None,
     types: Mapping[str, DeviceType] = DEVICE_TYPES,
 ) -> MigrationReport:
-    """Bring the database to the newest schema; returns what was done and which mode is active."""
+    """Bring the database to the newest schema; returns what was done and which mode is active.
+
+    TimescaleDB carries a hypertable's ALTER and GRANT to each of its chunks; a background job
+    creating or dropping a chunk at that moment fails the statement ("tuple concurrently
+    deleted"). Each step is a transaction that rolls back whole and every step is idempotent, so
+    such a failure is tried again, twice at most."""
+    for attempt in range(1, _RACE_ATTEMPTS + 1):
+        try:
+            return await _migrate(url, timescaledb, chunk_interval_days, policies, types)
+        except StorageError as error:
+            if attempt == _RACE_ATTEMPTS or "concurrently" not in error.detail:
+                raise
+            logger.warning("migrate: %s (a background job); trying again", error.detail)
+            await asyncio.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
+
+
+async def _migrate(
+    url: str,
+    timescaledb: Literal["auto", "on", "off"],
+    chunk_interval_days: int,
+    policies: Policies | None,
+    types: Mapping[str, DeviceType],
+) -> MigrationReport:
     policies = policies or Policies()
     async with await connect(url, autocommit=True) as conn, translated("migrate"):
         await conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))

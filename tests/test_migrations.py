@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import psycopg
+import psycopg.conninfo
 import pytest
 
+from civicpulse.errors import StorageError
 from devices.types import DEVICE_TYPES
+from storage import migrate as storage_migrate
 from storage.connection import Mode
 from storage.migrate import migrate
 from storage.migrations import MIGRATIONS
@@ -127,3 +131,31 @@ def test_timescaledb_mode_has_the_same_relations(db: str) -> None:
         )
     finally:
         drop_database(TIMESCALEDB_SERVER, url)
+
+
+def test_a_race_with_a_timescaledb_job_is_tried_again(
+    empty_db: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A chunk made or dropped by a background job while an ALTER or GRANT reaches a
+    hypertable's chunks fails that statement; the whole step rolls back, so migrate runs again.
+    The race is a job's timing, not reproducible on demand: the first attempt is made to fail
+    as it does, then the real migration runs."""
+    real = storage_migrate._migrate
+    calls = 0
+
+    async def racing(*args: Any) -> storage_migrate.MigrationReport:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise StorageError("migrate", "tuple concurrently deleted")
+        return await real(*args)
+
+    monkeypatch.setattr(storage_migrate, "_migrate", racing)
+    report = asyncio.run(migrate(empty_db, timescaledb="off"))
+    assert calls == 2 and report.current == max(m.version for m in MIGRATIONS)
+    assert "tuple concurrently deleted (a background job); trying again" in caplog.text
+    # Any other failure is not retried.
+    monkeypatch.setattr(storage_migrate, "_migrate", real)
+    missing = psycopg.conninfo.make_conninfo(empty_db, dbname="no_such_database")
+    with pytest.raises(StorageError, match="does not exist"):
+        asyncio.run(migrate(missing, timescaledb="off"))
