@@ -7,7 +7,7 @@ raises an alert when that moment comes: a timer set from the arrival, not a poll
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from alerts.evaluators import Observation, applicable
 from alerts.lifecycle import Condition
@@ -16,29 +16,19 @@ from analytics.parking import (
     Availability,
     BayInfo,
     LiveBays,
-    Reading,
     Status,
     overstay,
     overstay_at,
 )
+from analytics.parking.feed import AHEAD, HISTORY, bay_series, observe_change
 from devices.types import PARKING_BAY
 from storage.alerts import Rule
 from storage.connection import Conn
 from storage.feed import Change
-from storage.readings import ReadingRow, Selection, readings
+from storage.readings import readings
 from storage.registry import list_devices, zones_of
 
-HISTORY = timedelta(hours=24)
 DEFAULT_GRACE_MINUTES = 10.0
-
-
-def _readings(rows: Iterable[ReadingRow]) -> dict[str, list[Reading]]:
-    out: dict[str, list[Reading]] = {}
-    for row in rows:
-        occupied = row.values.get("occupied")
-        if isinstance(occupied, bool):
-            out.setdefault(row.device_id, []).append(Reading(row.ts.timestamp(), occupied))
-    return out
 
 
 class Parking:
@@ -65,11 +55,11 @@ class Parking:
             conn,
             PARKING_BAY,
             start=now - HISTORY,
-            end=now + timedelta(minutes=10),
+            end=now + AHEAD,
             fields=["occupied"],
             limit=10_000_000,
         )
-        for device, series in _readings(rows).items():
+        for device, series in bay_series(rows).items():
             if device in self._info:
                 self.live.rebuild(device, series, now=now.timestamp())
         for device in self._info:
@@ -82,27 +72,7 @@ class Parking:
         if self.live is None or any(d not in self._info for d in change.device_ids):
             await self._load(conn, now)
         assert self.live is not None
-        rows = await readings(
-            conn,
-            PARKING_BAY,
-            start=change.first_ts,
-            end=change.last_ts + timedelta(microseconds=1),
-            selection=Selection(device_ids=list(change.device_ids)),
-            fields=["occupied"],
-            limit=1_000_000,
-        )
-        for device, series in _readings(rows).items():
-            update = self.live.observe(device, series, now=now.timestamp())
-            if update.too_late:  # older than the bay's history: replay it from the table
-                history = await readings(
-                    conn,
-                    PARKING_BAY,
-                    start=now - HISTORY,
-                    end=now + timedelta(minutes=10),
-                    selection=Selection(device_ids=[device]),
-                    fields=["occupied"],
-                )
-                self.live.rebuild(device, _readings(history).get(device, []), now=now.timestamp())
+        await observe_change(conn, self.live, change, now)
         for device in change.device_ids:
             self._schedule(device)
         return self._judge(change.device_ids, rules, now)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from analytics.parking import (
     ALL,
@@ -27,20 +27,15 @@ from analytics.parking import (
     BayInfo,
     BayState,
     LiveBays,
-    Reading,
     availability,
 )
 from analytics.parking.availability import position
+from analytics.parking.feed import AHEAD, HISTORY, bay_series, observe_change
 from devices.types import PARKING_BAY
 from storage.connection import Conn
 from storage.feed import Change
-from storage.readings import ReadingRow, Selection, readings
+from storage.readings import readings
 from storage.registry import list_devices, list_zones, zones_of
-
-HISTORY = timedelta(hours=24)
-"""How much stored history a bay's state is rebuilt from (as the alert service does)."""
-_AHEAD = timedelta(minutes=10)
-"""Device clocks a little ahead of ours still count (ingest refuses more than 5 minutes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,15 +67,6 @@ class ZoneInfo:
     kind: str
     name: str
     geometry: Mapping[str, object] | None
-
-
-def _series(rows: Iterable[ReadingRow]) -> dict[str, list[Reading]]:
-    out: dict[str, list[Reading]] = {}
-    for row in rows:
-        occupied = row.values.get("occupied")
-        if isinstance(occupied, bool):
-            out.setdefault(row.device_id, []).append(Reading(row.ts.timestamp(), occupied))
-    return out
 
 
 @dataclass(slots=True)
@@ -139,11 +125,11 @@ class BayBoard:
             conn,
             PARKING_BAY,
             start=now - HISTORY,
-            end=now + _AHEAD,
+            end=now + AHEAD,
             fields=["occupied"],
             limit=100_000_000,
         )
-        for device, series in _series(rows).items():
+        for device, series in bay_series(rows).items():
             if device in self.places:
                 self.live.rebuild(device, series, now=now.timestamp())
         return self._recount(set(self.zones), now)
@@ -156,31 +142,7 @@ class BayBoard:
         if any(d not in self.places for d in change.device_ids):
             await self.load(conn, now)  # a bay registered since: learn it, count it
             recounted = self._recount(set(self.zones), now)
-        rows = await readings(
-            conn,
-            PARKING_BAY,
-            start=change.first_ts,
-            end=change.last_ts + timedelta(microseconds=1),
-            selection=Selection(device_ids=list(change.device_ids)),
-            fields=["occupied"],
-            limit=10_000_000,
-        )
-        moved: list[BayChange] = []
-        for device, series in _series(rows).items():
-            update = self.live.observe(device, series, now=now.timestamp())
-            if update.too_late:  # older than the bay's history: replay it from the table
-                history = await readings(
-                    conn,
-                    PARKING_BAY,
-                    start=now - HISTORY,
-                    end=now + _AHEAD,
-                    selection=Selection(device_ids=[device]),
-                    fields=["occupied"],
-                )
-                update = self.live.rebuild(
-                    device, _series(history).get(device, []), now=now.timestamp()
-                )
-            moved.extend(update.changes)
+        moved = await observe_change(conn, self.live, change, now)
         return recounted | self._move(moved, now)
 
     def advance(self, now: datetime) -> set[str]:
